@@ -1,0 +1,43 @@
+# The README's two commands: `make run` (the whole enclave on embedded defaults) and
+# `make test` (ruff and every test, on SQLite and PostgreSQL). Both install what they need.
+
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+BIN := $(VENV)/bin
+export ENCLAVE_HOME ?= $(CURDIR)/var
+
+.PHONY: run test check venv node clean-var
+
+$(BIN)/.installed: pyproject.toml
+	./deploy/bootstrap.sh $(if $(filter test check,$(MAKECMDGOALS)),--test,)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: $(BIN)/.installed
+node: node_modules/.installed
+
+## run: start the enclave on embedded defaults (SQLite, demo keys, synthetic data, demo accounts)
+run: venv node
+	$(BIN)/enclave init --with-demo-accounts
+	test -f "$(ENCLAVE_HOME)/raw/eleves/metadata.json" || $(BIN)/enclave demo-data
+	$(BIN)/enclave hub
+
+## test: lint and run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
+test: venv node
+	./deploy/bootstrap.sh --test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## check: lint and type-check the pure libraries
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py
+
+clean-var:
+	rm -rf "$(ENCLAVE_HOME)"

@@ -1,0 +1,1 @@
+"""Access projects: applications, decisions, agreements and the projects' life (safe projects)."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the enclave needs on a fresh Debian machine of this kind: a system Python with
+# venv (usable by unprivileged sandbox users), node + npm (the JupyterHub proxy), and, for the
+# tests, the PostgreSQL server binaries. Installs only what is missing; needs root to install.
+set -euo pipefail
+
+need=()
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ "${1:-}" = "--test" ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian postgresql package starts a cluster of its own; the tests start their own.
+  if printf '%s\n' "${need[@]}" | grep -qx postgresql; then
+    (command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r v c _; do
+      pg_ctlcluster "$v" "$c" stop || true; done) || true
+  fi
+fi

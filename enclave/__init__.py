@@ -1,0 +1,1 @@
+"""Secure research data enclave of DEPP: core, workflows and edges."""

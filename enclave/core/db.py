@@ -1,0 +1,171 @@
+"""Database engine, sessions and migrations: SQLite embedded by default, PostgreSQL in production.
+
+On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so that writers serialise at the
+start of a transaction instead of failing half-way (the audit chain relies on it); on PostgreSQL
+the audit chain takes an advisory lock instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from enclave.core.exceptions import DatabaseNotReadyError
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table of the enclave (core and workflows)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on both SQLite and PostgreSQL; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (the only clock the enclave records)."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout, immediate transactions."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_recycle=1800, **kwargs)
+
+
+class Database:
+    """An engine plus its session factory; the one handle workflows receive."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back everything on any error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+def _alembic_config(db: Database) -> Any:
+    from alembic.config import Config
+
+    script_location = str(resources.files("enclave") / "migrations")
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location)
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    cfg.attributes["engine"] = db.engine
+    return cfg
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: the latest migration)."""
+    from alembic import command
+
+    if db.url.startswith("sqlite:///"):
+        Path(db.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic_config(db), revision)
+
+
+def head_revision() -> str:
+    """The latest migration the code knows."""
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config_for_scripts()
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None  # noqa: S101 - there is always an initial migration
+    return head
+
+
+def _alembic_config_for_scripts() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("enclave") / "migrations"))
+    return cfg
+
+
+def current_revision(db: Database) -> str | None:
+    """The migration the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def require_current(db: Database) -> None:
+    """Refuse to run on a database that is missing or behind the code's migrations."""
+    current = current_revision(db)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        tables = inspect(db.engine).get_table_names()
+        what = "has tables but no migration record" if tables else "is empty"
+        raise DatabaseNotReadyError(
+            f"the database {db.engine.url.render_as_string(hide_password=True)} {what}; "
+            "run 'enclave init' to create the schema")
+    raise DatabaseNotReadyError(
+        f"the database is at migration {current} but this code needs {head}; "
+        "back it up, then run 'enclave db upgrade'")

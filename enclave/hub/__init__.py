@@ -1,0 +1,1 @@
+"""The JupyterHub edge: authenticator, spawner and configuration (calls workflows only)."""

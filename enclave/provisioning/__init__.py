@@ -1,0 +1,1 @@
+"""Extract provisioning: build each project's pseudonymised, protected extract from the raw zone."""

@@ -1,0 +1,1 @@
+"""Bundled disclosure-control policy files (TOML), loaded by ``output_control.policy``."""

@@ -1,0 +1,77 @@
+"""Tables owned by the output review workflow: requests, their files, votes and releases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from enclave.core.db import Base, UTCDateTime
+
+
+class OutputRequest(Base):
+    """A set of files a researcher asks to take out of the enclave."""
+
+    __tablename__ = "output_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    justification: Mapped[str] = mapped_column(Text, default="")
+    folder: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutputFile(Base):
+    """One file of a request: the frozen copy's hash and its automatic check result."""
+
+    __tablename__ = "output_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("output_requests.id", ondelete="CASCADE"),
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sidecar_sha256: Mapped[str] = mapped_column(String(64))
+    check_outcome: Mapped[str] = mapped_column(String(10))
+    check_result: Mapped[str] = mapped_column(Text)  # JSON of output_control CheckResult
+    justification: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("request_id", "name"),)
+
+
+class Review(Base):
+    """One controller's vote on one file; hidden from the other controller until both voted."""
+
+    __tablename__ = "output_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("output_requests.id", ondelete="CASCADE"),
+                                            index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("output_files.id", ondelete="CASCADE"))
+    reviewer: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("file_id", "reviewer"),)
+
+
+class Release(Base):
+    """A signed release package: exactly the approved bytes, with its manifest and signature."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("output_requests.id"), unique=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    requester: Mapped[str] = mapped_column(String(100))
+    path: Mapped[str] = mapped_column(String(500))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    released_by: Mapped[str] = mapped_column(String(100))
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime)

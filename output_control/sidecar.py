@@ -1,0 +1,379 @@
+"""The sidecar file format: a JSON description written beside every output CSV, read back
+before any check, failing closed on anything missing, altered, malformed or unsafe.
+
+Layout of ``<name>.csv`` for row variables r1..rk and column variables c1..cm (as pandas writes
+a table with named axes): one header line per column variable ``c_j, "", ..., labels of level
+j``, then ``r1..rk, "", ...``, then one line per row ``row labels..., counts...``. A one-way table
+(m = 0) has a single header ``r1..rk, count``. Counts are row counts, like ``pd.crosstab``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from output_control.exceptions import InvalidOutputName, InvalidTable, OutputRejected
+from output_control.files import read_limited
+from output_control.labels import label_problem
+from output_control.policy import Policy
+from output_control.rules import check_table
+from output_control.table import Cell, SidecarTable, TableKind, Unit
+from output_control.verdicts import CheckResult, Outcome, RuleVerdict
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SIDECAR_FORMAT",
+    "Cell",
+    "SidecarTable",
+    "check_output",
+    "read_output",
+    "render_csv",
+    "sidecar_document",
+    "sidecar_path",
+]
+
+SIDECAR_FORMAT = "enclave-output-sidecar/1"
+SIDECAR_SUFFIX = ".sidecar.json"
+CSV_SUFFIX = ".csv"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+INTEGRITY_RULE = "file_integrity"
+ONE_WAY_HEADER = "count"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_COUNT = re.compile(r"0|[1-9][0-9]*")
+_TOP_KEYS = {
+    "format", "kind", "file", "table", "population", "provenance", "checks", "policy",
+    "created_at", "justification",
+}  # fmt: skip
+_FILE_KEYS = {"name", "sha256", "bytes"}
+_TABLE_KEYS = {
+    "index", "columns", "unit", "unit_column", "row_labels", "column_labels", "rows", "units",
+}  # fmt: skip
+_POLICY_KEYS = {"name", "version", "sha256"}
+
+
+def validate_output_name(name: str) -> str:
+    """Return ``name`` if it is a safe file stem, else raise InvalidOutputName (a ValueError)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidOutputName(
+            f"output name {name!r} is not allowed: use 1-100 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return name
+
+
+def sidecar_path(csv_path: Path) -> Path:
+    """Where the sidecar of ``csv_path`` lives: ``<name>.csv.sidecar.json`` beside it."""
+    return csv_path.with_name(csv_path.name + SIDECAR_SUFFIX)
+
+
+def csv_grid(table: SidecarTable) -> list[list[str]]:
+    """The CSV's fields, line by line; the single source of the layout for writing and checking."""
+    k, n_cols = len(table.index), len(table.column_labels)
+    grid: list[list[str]] = []
+    if not table.columns:
+        grid.append([*table.index, ONE_WAY_HEADER])
+    else:
+        for level, variable in enumerate(table.columns):
+            grid.append([variable, *[""] * (k - 1), *(key[level] for key in table.column_labels)])
+        grid.append([*table.index, *[""] * n_cols])
+    for key, counts in zip(table.row_labels, table.rows, strict=True):
+        grid.append([*key, *(str(n) for n in counts)])
+    return grid
+
+
+def render_csv(table: SidecarTable) -> bytes:
+    """The CSV bytes of ``table`` (UTF-8, ``\\n`` line ends, minimal quoting)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(csv_grid(table))
+    return buffer.getvalue().encode("utf-8")
+
+
+def table_frame(table: SidecarTable) -> pd.DataFrame:
+    """The row counts of ``table`` as a DataFrame with named axes (labels as text)."""
+    if len(table.index) == 1:
+        index = pd.Index([key[0] for key in table.row_labels], name=table.index[0])
+    else:
+        index = pd.MultiIndex.from_tuples(table.row_labels, names=list(table.index))
+    if not table.columns:
+        columns = pd.Index([ONE_WAY_HEADER])
+    elif len(table.columns) == 1:
+        columns = pd.Index([key[0] for key in table.column_labels], name=table.columns[0])
+    else:
+        columns = pd.MultiIndex.from_tuples(table.column_labels, names=list(table.columns))
+    return pd.DataFrame(np.array(table.rows, dtype=np.int64), index=index, columns=columns)
+
+
+def sidecar_document(
+    table: SidecarTable,
+    *,
+    checks: CheckResult,
+    policy: Policy,
+    population: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    justification: str | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The sidecar of ``table`` (whose ``file_name``/``sha256`` name the CSV) as a JSON object."""
+    when = (created_at or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "format": SIDECAR_FORMAT,
+        "kind": table.kind.value,
+        "file": {"name": table.file_name, "sha256": table.sha256, "bytes": _csv_size(table)},
+        "table": {
+            "index": list(table.index),
+            "columns": list(table.columns),
+            "unit": table.unit.value,
+            "unit_column": table.unit_column,
+            "row_labels": [list(key) for key in table.row_labels],
+            "column_labels": [list(key) for key in table.column_labels],
+            "rows": [list(line) for line in table.rows],
+            "units": [list(line) for line in table.units],
+        },
+        "population": dict(population or {}),
+        "provenance": dict(provenance or {}),
+        "checks": checks.to_dict(),
+        "policy": {"name": policy.name, "version": policy.version, "sha256": policy.sha256},
+        "created_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "justification": justification,
+    }
+
+
+def encode_sidecar(document: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinities are refused, as JSON has none."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def read_output(
+    csv_path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[pd.DataFrame, SidecarTable]:
+    """Read a CSV and its sidecar, failing closed: any doubt raises OutputRejected with a reason.
+
+    The sidecar may be up to ``4 * max_bytes + 1 MiB`` (it holds two count grids and the code).
+    """
+    csv_path = Path(csv_path)
+    name = csv_path.name
+    stem = name.removesuffix(CSV_SUFFIX)
+    if stem == name or not _NAME.fullmatch(stem) or ".." in stem:
+        raise OutputRejected(f"{name!r} is not a checkable output name (<safe-name>.csv)")
+    csv_bytes = read_limited(csv_path, max_bytes, "CSV file")
+    side_path = sidecar_path(csv_path)
+    side_bytes = read_limited(side_path, 4 * max_bytes + (1 << 20), "sidecar")
+    table = parse_sidecar(side_bytes, name)
+    digest = hashlib.sha256(csv_bytes).hexdigest()
+    if digest != table.sha256:
+        raise OutputRejected(
+            f"the CSV {name!r} does not match its sidecar (SHA-256 {digest[:12]}... instead of "
+            f"{table.sha256[:12]}...): it was changed after it was written"
+        )
+    _compare_csv(csv_bytes, table)
+    return table_frame(table), table
+
+
+def check_output(
+    csv_path: Path | str, policy: Policy, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> CheckResult:
+    """Read then check an output; a file that cannot be trusted yields FAIL ``file_integrity``."""
+    try:
+        _, table = read_output(csv_path, max_bytes=max_bytes)
+    except OutputRejected as exc:
+        reason = exc.reason
+    except Exception as exc:  # fail closed on the unforeseen too: never skip a file
+        reason = f"the output could not be read ({type(exc).__name__}: {exc})"
+    else:
+        integrity = RuleVerdict(
+            rule=INTEGRITY_RULE,
+            outcome=Outcome.PASS,
+            message=f"the CSV matches its sidecar (SHA-256 {table.sha256})",
+        )
+        result = check_table(table, policy)
+        return CheckResult.from_verdicts(
+            (integrity, *result.verdicts), policy.name, policy.version, policy.sha256
+        )
+    failure = RuleVerdict(rule=INTEGRITY_RULE, outcome=Outcome.FAIL, message=reason)
+    return CheckResult.from_verdicts((failure,), policy.name, policy.version, policy.sha256)
+
+
+def parse_sidecar(data: bytes, csv_name: str) -> SidecarTable:
+    """Validate sidecar bytes written for the CSV called ``csv_name``; raise OutputRejected."""
+    try:
+        doc = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise OutputRejected(f"the sidecar of {csv_name!r} is not valid JSON: {exc}") from None
+    try:
+        return _table_from_document(doc, csv_name)
+    except (InvalidTable, ValueError, TypeError) as exc:
+        raise OutputRejected(f"the sidecar of {csv_name!r} is invalid: {exc}") from None
+
+
+def _table_from_document(doc: object, csv_name: str) -> SidecarTable:
+    top = _object(doc, _TOP_KEYS, "the sidecar")
+    if top["format"] != SIDECAR_FORMAT:
+        raise OutputRejected(
+            f"the sidecar of {csv_name!r} has unknown format {_short(top['format'])} "
+            f"(expected {SIDECAR_FORMAT!r})"
+        )
+    try:
+        kind = TableKind(top["kind"])
+    except ValueError:
+        known = [k.value for k in TableKind]
+        raise OutputRejected(
+            f"the sidecar of {csv_name!r} has unknown kind {_short(top['kind'])} (known: {known})"
+        ) from None
+    file = _object(top["file"], _FILE_KEYS, "'file'")
+    if file["name"] != csv_name:
+        raise OutputRejected(
+            f"the sidecar describes {_short(file['name'])}, not {csv_name!r}: it belongs to "
+            "another file"
+        )
+    if not isinstance(file["sha256"], str) or not _SHA256.fullmatch(file["sha256"]):
+        raise ValueError("'file.sha256' must be 64 lowercase hexadecimal digits")
+    spec = _object(top["table"], _TABLE_KEYS, "'table'")
+    table = SidecarTable(
+        index=_strings(spec["index"], "table.index"),
+        columns=_strings(spec["columns"], "table.columns"),
+        row_labels=tuple(_strings(key, "table.row_labels") for key in _list(spec["row_labels"])),
+        column_labels=tuple(
+            _strings(key, "table.column_labels") for key in _list(spec["column_labels"])
+        ),
+        rows=tuple(tuple(_list(line)) for line in _list(spec["rows"])),
+        units=tuple(tuple(_list(line)) for line in _list(spec["units"])),
+        unit=Unit(spec["unit"]),
+        unit_column=_text(spec["unit_column"], "table.unit_column"),
+        kind=kind,
+        file_name=csv_name,
+        sha256=file["sha256"],
+        metadata=_metadata(top),
+    )
+    if file["bytes"] != _csv_size(table):
+        raise ValueError("'file.bytes' does not match the table it describes")
+    return table
+
+
+def _metadata(top: Mapping[str, Any]) -> dict[str, Any]:
+    for key in ("population", "provenance"):
+        if not isinstance(top[key], dict):
+            raise ValueError(f"{key!r} must be an object")
+    policy = _object(top["policy"], _POLICY_KEYS, "'policy'")
+    for key in _POLICY_KEYS:
+        _text(policy[key], f"policy.{key}")
+    if top["justification"] is not None:
+        _text(top["justification"], "justification")
+    return {
+        "population": top["population"],
+        "provenance": top["provenance"],
+        "checks": CheckResult.from_dict(top["checks"]),
+        "policy": policy,
+        "created_at": _text(top["created_at"], "created_at"),
+        "justification": top["justification"],
+    }
+
+
+def _compare_csv(csv_bytes: bytes, table: SidecarTable) -> None:
+    """Parse the CSV strictly and require every field to be what the sidecar describes."""
+    name = table.file_name
+    try:
+        lines = list(csv.reader(io.StringIO(csv_bytes.decode("utf-8"), newline=""), strict=True))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise OutputRejected(f"the CSV {name!r} cannot be parsed: {exc}") from None
+    for i, line in enumerate(lines, start=1):
+        for j, text in enumerate(line, start=1):
+            problem = label_problem(text)
+            if problem is not None:
+                raise OutputRejected(
+                    f"the CSV {name!r} line {i} field {j} ({_short(text)}) {problem}"
+                )
+    expected = csv_grid(table)
+    if len(lines) != len(expected):
+        raise OutputRejected(
+            f"the CSV {name!r} has {len(lines)} lines but its sidecar describes {len(expected)}"
+        )
+    header = len(expected) - len(table.row_labels)
+    k = len(table.index)
+    for i, (got, want) in enumerate(zip(lines, expected, strict=True)):
+        if len(got) != len(want):
+            raise OutputRejected(
+                f"the CSV {name!r} line {i + 1} has {len(got)} fields, the sidecar {len(want)}"
+            )
+        for j, (a, b) in enumerate(zip(got, want, strict=True)):
+            if a == b:
+                continue
+            if i >= header and j >= k and _COUNT.fullmatch(b):
+                cell = (*table.row_labels[i - header], *table.column_labels[j - k])
+                raise OutputRejected(
+                    f"the CSV {name!r} cell ({', '.join(cell)}) reads {_short(a)} but the "
+                    f"sidecar counts {b} rows"
+                )
+            raise OutputRejected(
+                f"the CSV {name!r} line {i + 1} field {j + 1} reads {_short(a)} but the "
+                f"sidecar gives {_short(b)}"
+            )
+
+
+def _csv_size(table: SidecarTable) -> int:
+    return len(render_csv(table))
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _object(value: object, keys: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    missing, unknown = sorted(keys - set(value)), sorted(set(value) - keys)
+    if missing:
+        raise ValueError(f"{what} lacks {missing}")
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {[_short(k) for k in unknown]}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    items = _list(value)
+    if not all(isinstance(x, str) for x in items):
+        raise ValueError(f"{what} must hold strings only")
+    return tuple(items)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
+    return value
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
