@@ -280,7 +280,8 @@ def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
                             "checks": json.loads(f.check_result)})
         manifest = {"format": "enclave-release/1", "request": request_id, "project": project_id,
                     "requester": requester, "files": entries,
-                    "reviews": [{**v, "file": names[v.pop("file_id")]} for v in votes],
+                    "reviews": [{"reviewer": v["reviewer"], "decision": v["decision"],
+                                 "file": names[v["file_id"]]} for v in votes],
                     "released_by": actor.username, "released_at": utcnow().isoformat(),
                     "public_key": signer.public_hex()}
         manifest_bytes = (audit.canonical_json(manifest) + "\n").encode()
