@@ -24,9 +24,7 @@ node: node_modules/.installed
 
 ## run: start the enclave on embedded defaults (SQLite, demo keys, synthetic data, demo accounts)
 run: venv node
-	$(BIN)/enclave init --with-demo-accounts
-	test -f "$(ENCLAVE_HOME)/raw/eleves/metadata.json" || $(BIN)/enclave demo-data
-	$(BIN)/enclave hub
+	$(BIN)/enclave up
 
 ## test: lint and run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
 test: venv node

@@ -136,6 +136,32 @@ def cmd_hub(args: argparse.Namespace, settings: Settings) -> int:
     return launcher.run_hub(settings)
 
 
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Initialise, create demo accounts and data if absent, then serve the hub until Ctrl-C."""
+    from enclave import demo
+    from enclave.core.context import initialise
+    from enclave.hub import launcher
+
+    for line in initialise(settings):
+        print(line)
+    enclave = _open(settings)
+    try:
+        for line in demo.ensure_demo_accounts(enclave):
+            print(line)
+        if not (settings.raw_dir / "eleves" / "metadata.json").exists():
+            for line in demo.generate_demo_data(enclave):
+                print(line, flush=True)
+        banner = demo.welcome_banner(enclave)
+    finally:
+        enclave.close()
+    log_file = settings.run_dir / "jupyterhub.log"
+    print(f"starting JupyterHub (logs: {log_file}) ...", flush=True)
+    code = launcher.serve_hub(settings, lambda: print(banner, flush=True), log_file)
+    if code:
+        print(f"enclave: JupyterHub stopped with code {code}; see {log_file}", file=sys.stderr)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -179,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     ksub.add_parser("new-master", help="print a new master key for ENCLAVE_MASTER_KEY") \
         .set_defaults(handler=cmd_keys_new_master)
+
+    p = sub.add_parser("up", help="initialise the demo if needed and serve it (make run)")
+    p.set_defaults(handler=cmd_up)
 
     p = sub.add_parser("hub", help="start JupyterHub (node proxy) in the foreground")
     p.set_defaults(handler=cmd_hub)

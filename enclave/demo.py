@@ -93,6 +93,21 @@ def describe_demo_accounts(enclave: Enclave) -> list[str]:
             f"{', '.join(r.value for r in p.roles)}" for p in DEMO_PEOPLE]
 
 
+def welcome_banner(enclave: Enclave) -> str:
+    """What ``make run`` prints once the hub answers: where to go and who to log in as."""
+    url = enclave.settings.hub_bind_url.rstrip("/") + "/hub/login"
+    lines = ["", "=" * 78,
+             "  Enclave sécurisée de la DEPP (démo) — DEPP secure research data enclave (demo)",
+             "=" * 78, f"  Ouvrez / open: {url}", "",
+             "  Comptes de démonstration / demo accounts (mots de passe générés au premier "
+             "démarrage,", f"  dans {_accounts_path(enclave)}):", "",
+             *describe_demo_accounts(enclave), "",
+             "  Parcours complet en ligne de commande / the whole path from the command line:",
+             "    .venv/bin/enclave demo && .venv/bin/enclave audit verify", "",
+             "  Ctrl-C pour arrêter / to stop.", "=" * 78]
+    return "\n".join(lines)
+
+
 def generate_demo_data(enclave: Enclave, pupils: int | None = None, seed: int | None = None,
                        traces_per_pupil: float = 20.0) -> list[str]:
     """Generate synthetic DEPP data into the raw zone, then load the catalogue from it."""

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from enclave.core.exceptions import SettingsError
@@ -39,3 +45,40 @@ def run_hub(settings: Settings) -> int:
     env = dict(os.environ, ENCLAVE_HOME=str(settings.home))
     os.execve(sys.executable, hub_argv(settings), env)  # noqa: S606
     return 0  # pragma: no cover - execve does not return
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own hub
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def serve_hub(settings: Settings, on_ready: Callable[[], None], log_file: Path,
+              start_timeout: float = 120) -> int:
+    """Run the hub as a child logging to ``log_file``; call ``on_ready`` once it answers."""
+    proxy_command()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ENCLAVE_HOME=str(settings.home))
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(hub_argv(settings), env=env, cwd=settings.run_dir,  # noqa: S603
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        os.killpg(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    deadline = time.monotonic() + start_timeout
+    login = settings.hub_bind_url.rstrip("/") + "/hub/login"
+    while proc.poll() is None:
+        if _ready(login):
+            on_ready()
+            break
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGTERM)
+            break
+        time.sleep(0.3)
+    code = proc.wait()
+    return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else code
