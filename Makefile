@@ -35,7 +35,8 @@ test: venv node
 ## check: lint and type-check the pure libraries
 check: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py
+	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
+	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core
 
 clean-var:
 	rm -rf "$(ENCLAVE_HOME)"
