@@ -1,0 +1,234 @@
+"""Benchmark: pseudonymising learning-trace events, Parquet to Parquet, against a per-row loop.
+
+Builds, in a temp folder, a Parquet file of N events (default 10 million) over M distinct
+pupils (default 100,000; 11-character INE-like identifiers) with a timestamp, a verb and a
+score, then times in one process:
+
+* the Parquet copy alone (read and write, no pseudonymisation): the floor set by Parquet I/O;
+* `Pseudonymiser.parquet`, plain string output (the default) and dictionary output;
+* `Pseudonymiser.batches` on batches already in memory (pseudonymisation alone);
+* the baseline: a Python loop computing HMAC-SHA256 and base32 for every row, measured on a
+  slice of 500,000 rows and extrapolated linearly to N (it does no I/O at all).
+
+Arrow runs on one thread by default (``--threads``) so the figures are per core; both wall
+and CPU time are printed, CPU time being the fairer figure on a shared machine. Goals: at
+least 10 million events/s on one core and at least 30 times the baseline.
+
+    .venv/bin/python benchmarks/bench_pseudonymisation.py [--events N] [--pupils M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import resource
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anonymization.pseudonyms import Pseudonymiser
+
+BASELINE_ROWS = 500_000
+GENERATION_CHUNK = 1_000_000
+GOAL_EVENTS_PER_SECOND = 10_000_000
+GOAL_RATIO = 30
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Timing:
+    wall: float
+    cpu: float
+
+
+def timed(action: Callable[[], T]) -> tuple[Timing, T]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu), result
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def build_events(path: Path, events: int, pupils: int, seed: int) -> None:
+    """Write the events file chunk by chunk, so building it keeps memory bounded."""
+    rng = np.random.default_rng(seed)
+    numbers = rng.choice(10**10, size=pupils, replace=False)
+    letters = rng.integers(ord("A"), ord("Z") + 1, size=pupils)
+    ids = pa.array([f"{n:010d}{chr(c)}" for n, c in zip(numbers, letters, strict=True)])
+    verbs = pa.array(["answered", "attempted", "completed", "experienced", "viewed"])
+    start_ms = 1_725_000_000_000
+    schema = pa.schema(
+        [
+            ("ine", pa.string()),
+            ("ts", pa.timestamp("ms", tz="Europe/Paris")),
+            ("verb", pa.string()),
+            ("score", pa.int16()),
+        ]
+    )
+    with pq.ParquetWriter(path, schema) as writer:
+        for offset in range(0, events, GENERATION_CHUNK):
+            rows = min(GENERATION_CHUNK, events - offset)
+            steps = rng.integers(0, 50, size=rows)
+            times = start_ms + offset * 25 + np.cumsum(steps)
+            writer.write_table(
+                pa.table(
+                    {
+                        "ine": ids.take(pa.array(rng.integers(0, pupils, size=rows))),
+                        "ts": pa.array(times, schema.field("ts").type),
+                        "verb": verbs.take(pa.array(rng.integers(0, len(verbs), size=rows))),
+                        "score": pa.array(rng.integers(0, 101, size=rows), pa.int16()),
+                    },
+                    schema=schema,
+                )
+            )
+
+
+def copy_parquet(src: Path, dst: Path, batch_size: int) -> int:
+    """The same streaming read and write, without pseudonymisation: the I/O floor."""
+    rows = 0
+    source = pq.ParquetFile(src, pre_buffer=False)  # read as Pseudonymiser.parquet does
+    with source, pq.ParquetWriter(dst, source.schema_arrow) as writer:
+        for batch in source.iter_batches(batch_size=batch_size):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def first_rows(path: Path, column: str, count: int) -> list[str]:
+    """The first `count` values of a column, read batch by batch."""
+    values: list[str] = []
+    with pq.ParquetFile(path) as source:
+        for batch in source.iter_batches(batch_size=count, columns=[column]):
+            values.extend(batch.column(0).to_pylist())
+            if len(values) >= count:
+                break
+    return values[:count]
+
+
+def per_row_baseline(values: list[str], key: bytes) -> pa.Array:
+    """HMAC and base32 for every row in a Python loop, with a pre-keyed HMAC copied per row."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    out = []
+    for value in values:
+        mac = keyed.copy()
+        mac.update(value.encode("utf-8"))
+        out.append(base64.b32encode(mac.digest()[:16]).decode("ascii").rstrip("=").lower())
+    return pa.array(out, pa.string())
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds / 1e6:.2f} M/s" if seconds > 0 else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--pupils", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=1, help="Arrow CPU and I/O threads")
+    parser.add_argument("--seed", type=int, default=20_240_901)
+    args = parser.parse_args()
+    if args.pupils > args.events or args.pupils < 1:
+        parser.error("need 1 <= pupils <= events")
+    pa.set_cpu_count(args.threads)
+    pa.set_io_thread_count(args.threads)
+    key = secrets.token_bytes(32)
+    n = args.events
+
+    with tempfile.TemporaryDirectory(prefix="bench_pseudonymisation_") as folder:
+        src = Path(folder) / "events.parquet"
+        built, _ = timed(lambda: build_events(src, n, args.pupils, args.seed))
+        print(
+            f"input: {n:,} events, {args.pupils:,} pupils, {src.stat().st_size / 1e6:.0f} MB "
+            f"Parquet (built in {built.wall:.1f} s); batches of {args.batch_size:,} rows; "
+            f"Arrow threads: {args.threads}"
+        )
+        rss_before = peak_rss_mb()
+
+        copy, _ = timed(lambda: copy_parquet(src, Path(folder) / "copy.parquet", args.batch_size))
+        runs: dict[str, tuple[Timing, Path, Pseudonymiser]] = {}
+        for label, dictionary in [("plain", False), ("dictionary", True)]:
+            dst = Path(folder) / f"extract_{label}.parquet"
+            pseudonymiser = Pseudonymiser(key, {"ine": "pupil"}, dictionary=dictionary)
+            timing, rows = timed(partial(pseudonymiser.parquet, src, dst, args.batch_size))
+            assert rows == n
+            runs[label] = (timing, dst, pseudonymiser)
+        rss_parquet = peak_rss_mb()
+
+        values = first_rows(src, "ine", BASELINE_ROWS)
+        base, expected = timed(lambda: per_row_baseline(values, key))
+        base_per_row = base.cpu / len(values)
+        base_full = base_per_row * n
+        for _, dst, _ in runs.values():  # the fast path gives exactly the per-row result
+            got = first_rows(dst, "pupil", len(values))
+            assert got == expected.to_pylist(), "pseudonyms differ from the per-row baseline"
+
+        batches = list(pq.ParquetFile(src).iter_batches(batch_size=args.batch_size))
+        in_memory = Pseudonymiser(key, {"ine": "pupil"})
+        memory, _ = timed(lambda: sum(b.num_rows for b in in_memory.batches(batches)))
+
+        baseline = Timing(base_full, base_full)
+        table: list[tuple[str, Timing, str]] = [
+            ("Parquet copy, no pseudonymisation (I/O floor)", copy, ""),
+            *(
+                (
+                    f"Pseudonymiser.parquet, {label} ({dst.stat().st_size / 1e6:.0f} MB)",
+                    timing,
+                    f"hashed {p.cache.stats.hashed:,} values",
+                )
+                for label, (timing, dst, p) in runs.items()
+            ),
+            ("Pseudonymiser.batches, in memory (no I/O)", memory, ""),
+            ("baseline: per-row HMAC loop, no I/O (*)", baseline, ""),
+        ]
+        print()
+        print(
+            f"{'step':48s} {'wall s':>7s} {'cpu s':>7s} {'events/s wall':>16s} "
+            f"{'events/s cpu':>16s}"
+        )
+        for label, timing, note in table:
+            line = (
+                f"{label:48s} {timing.wall:7.2f} {timing.cpu:7.2f} {rate(n, timing.wall):>16s} "
+                f"{rate(n, timing.cpu):>16s}  {note}"
+            )
+            print(line.rstrip())
+        print(
+            f"(*) measured on {len(values):,} rows in {base.cpu:.2f} s cpu "
+            f"({base_per_row * 1e9:.0f} ns a row), extrapolated linearly to {n:,} rows"
+        )
+        print()
+        print(
+            f"goals, on cpu time (events per cpu-second = per core): "
+            f">= {GOAL_EVENTS_PER_SECOND / 1e6:.0f} M events/s and >= {GOAL_RATIO}x the baseline"
+        )
+        for label, timing, _ in table[1:-1]:
+            speed, ratio = n / timing.cpu, base_full / timing.cpu
+            print(
+                f"  {label:48s} {speed / 1e6:6.2f} M/s "
+                f"({'met' if speed >= GOAL_EVENTS_PER_SECOND else 'NOT met'}), "
+                f"{ratio:5.1f}x ({'met' if ratio >= GOAL_RATIO else 'NOT met'})"
+            )
+        print(
+            f"peak RSS: {rss_before:.0f} MB after building the input, {rss_parquet:.0f} MB "
+            f"after the Parquet runs, {peak_rss_mb():.0f} MB after holding all batches "
+            f"in memory"
+        )
+
+
+if __name__ == "__main__":
+    main()
