@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "fsync_folder", "write_atomic"]
 
 
 @contextlib.contextmanager
@@ -38,7 +38,16 @@ def atomic_output(dst: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
+
+
+def write_atomic(dst: str | os.PathLike[str], data: bytes, mode: int = 0o640) -> None:
+    """Write ``data`` to ``dst`` atomically and durably, leaving the file with ``mode``."""
+    target = Path(dst)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(target) as temp:
+        temp.write_bytes(data)
+        os.chmod(temp, mode)
 
 
 def _fsync(path: Path) -> None:
@@ -49,7 +58,7 @@ def _fsync(path: Path) -> None:
         os.close(handle)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the rename durable; a platform that cannot open a folder skips this step."""
     try:
         handle = os.open(folder, os.O_RDONLY)

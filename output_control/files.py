@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
+from anonymization.atomic import write_atomic
 from output_control.exceptions import OutputRejected
 
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """Write to a temp file beside ``path``, fsync, then rename: readers see nothing or all."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # directory fsync is unsupported on some filesystems
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+__all__ = ["read_limited", "write_atomic"]
 
 
 def read_limited(path: Path, max_bytes: int, what: str) -> bytes:

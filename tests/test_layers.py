@@ -21,7 +21,7 @@ PURE_FORBIDDEN = ("enclave.core", "enclave.provisioning", "enclave.hub", "enclav
                   "alembic", "jupyterhub", "fastapi", "tornado", "psycopg")
 #: The core knows no workflow and no edge.
 CORE_FORBIDDEN = ("access_requests", "output_control", "enclave.provisioning", "enclave.hub",
-                  "enclave.cli", "enclave.demo", "enclave.workspaces", "anonymization")
+                  "enclave.cli", "enclave.demo", "enclave.workspaces")
 #: Workflows never import edges.
 WORKFLOWS = ["access_requests", "output_control/review", "enclave/provisioning"]
 EDGE_MODULES = ("enclave.hub", "enclave.cli", "enclave.demo")
