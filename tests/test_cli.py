@@ -45,6 +45,13 @@ def test_audit_verify_passes_then_fails_after_a_row_is_edited(tmp_path: Path) ->
     assert "FAILED at #2" in bad.stdout
 
 
+def test_production_mode_refuses_the_embedded_sqlite_database(tmp_path: Path) -> None:
+    result = _run(tmp_path / "var", "init", ENCLAVE_MODE="production",
+                  ENCLAVE_DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite'}")
+    assert result.returncode == 2
+    assert "PostgreSQL" in result.stderr
+
+
 def test_unknown_setting_is_a_clear_error(tmp_path: Path) -> None:
     result = _run(tmp_path / "var", "init", ENCLAVE_DATABSE_URL="sqlite://")
     assert result.returncode == 2
@@ -53,20 +60,20 @@ def test_unknown_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_production_mode_without_master_key_is_refused(tmp_path: Path) -> None:
     result = _run(tmp_path / "var", "init", ENCLAVE_MODE="production",
-                  ENCLAVE_DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite'}")
+                  ENCLAVE_DATABASE_URL="postgresql+psycopg://enclave@/enclave?host=/nonexistent")
     assert result.returncode == 2
     assert "ENCLAVE_MASTER_KEY" in result.stderr
     assert not (tmp_path / "var" / "keys" / "master.key").exists()
 
 
-def test_commands_refuse_a_database_behind_the_code(tmp_path: Path) -> None:
+def test_commands_refuse_a_database_at_an_unknown_migration(tmp_path: Path) -> None:
     home = tmp_path / "var"
     assert _run(home, "init").returncode == 0
     with sqlite3.connect(home / "enclave.sqlite") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0000old'")
     result = _run(home, "audit", "verify")
     assert result.returncode == 2
-    assert "enclave db upgrade" in result.stderr
+    assert "0000old, which this code does not know" in result.stderr
 
 
 def test_commands_refuse_an_uninitialised_enclave(tmp_path: Path) -> None:

@@ -176,13 +176,15 @@ def read_metadata(folder: Path) -> DatasetSpec:
     pupil_var = _require(doc, "pupil_id_variable", str, where)
     if pupil_var not in seen:
         raise CatalogueError(f"{where}: pupil_id_variable {pupil_var!r} is not a declared variable")
-    files = []
+    files: list[dict[str, Any]] = []
     for entry in _require(doc, "files", list, where):
         if not isinstance(entry, dict):
             raise CatalogueError(f"{where}: each file entry must be an object")
         name = _require(entry, "name", str, where)
         if "/" in name or name.startswith(".") or not name.endswith(".parquet"):
             raise CatalogueError(f"{where}: file name {name!r} must be a plain *.parquet name")
+        if any(f["name"] == name for f in files):
+            raise CatalogueError(f"{where}: file {name!r} is listed twice")
         files.append({"name": name, "rows": _require(entry, "rows", int, where),
                       "sha256": _require(entry, "sha256", str, where)})
     if not files:
@@ -236,7 +238,11 @@ def scan_raw_zone(raw_dir: Path, verify_hashes: bool = True) -> list[DatasetSpec
 
 
 def load_catalogue(session: Session, actor: Actor, raw_dir: Path) -> list[DatasetSpec]:
-    """Replace the catalogue by the raw zone's checked metadata, audited, all or nothing."""
+    """Load or refresh every raw-zone dataset's checked metadata, audited, all or nothing.
+
+    A dataset that left the raw zone stays catalogued (projects refer to it); building an
+    extract from it then fails on its missing files.
+    """
     policy.check_load_catalogue(actor)
     specs = scan_raw_zone(raw_dir)
     for spec in specs:

@@ -154,18 +154,34 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def schema_problem(current: str | None, head: str, known: set[str], has_tables: bool,
+                   where: str) -> str | None:
+    """What is wrong with a database at ``current`` for code at ``head``, or None if nothing."""
+    if current == head:
+        return None
+    if current is None:
+        what = "has tables but no migration record" if has_tables else "is empty"
+        return f"the database {where} {what}; run 'enclave init' to create the schema"
+    if current not in known:
+        return (f"the database is at migration {current}, which this code does not know (it "
+                f"needs {head}): it was migrated by a newer or different version of the "
+                "enclave; run that version, or restore a backup")
+    return (f"the database is at migration {current} but this code needs {head}; "
+            "back it up, then run 'enclave db upgrade'")
+
+
 def require_current(db: Database) -> None:
     """Refuse to run on a database that is missing or behind the code's migrations."""
+    from alembic.script import ScriptDirectory
+
+    if db.url.startswith("sqlite:///") and not Path(db.url.removeprefix("sqlite:///")).exists():
+        raise DatabaseNotReadyError(f"no database at {db.url.removeprefix('sqlite:///')}; "
+                                    "run 'enclave init' to create it")
     current = current_revision(db)
-    head = head_revision()
-    if current == head:
-        return
-    if current is None:
-        tables = inspect(db.engine).get_table_names()
-        what = "has tables but no migration record" if tables else "is empty"
-        raise DatabaseNotReadyError(
-            f"the database {db.engine.url.render_as_string(hide_password=True)} {what}; "
-            "run 'enclave init' to create the schema")
-    raise DatabaseNotReadyError(
-        f"the database is at migration {current} but this code needs {head}; "
-        "back it up, then run 'enclave db upgrade'")
+    scripts = ScriptDirectory.from_config(_alembic_config_for_scripts())
+    known = {rev.revision for rev in scripts.walk_revisions()}
+    has_tables = current is None and bool(inspect(db.engine).get_table_names())
+    problem = schema_problem(current, head_revision(), known, has_tables,
+                             db.engine.url.render_as_string(hide_password=True))
+    if problem is not None:
+        raise DatabaseNotReadyError(problem)

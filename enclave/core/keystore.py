@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from enclave.core import audit
+from enclave.core import audit, policy
 from enclave.core.db import Base, UTCDateTime, utcnow
 from enclave.core.exceptions import KeyStoreError
 from enclave.core.files import write_atomic
+from enclave.core.policy import Actor
 from enclave.core.settings import Mode, Settings
 
 MASTER_KEY_ENV = "ENCLAVE_MASTER_KEY"
@@ -74,7 +75,7 @@ def _decode_master(raw: str) -> bytes:
         if len(raw) == 2 * KEY_BYTES:
             key = bytes.fromhex(raw)
         else:
-            key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            key = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True)
     except (ValueError, binascii.Error):
         raise KeyStoreError(f"{MASTER_KEY_ENV} is not hex or base64url") from None
     if len(key) != KEY_BYTES:
@@ -187,9 +188,10 @@ class KeyStore:
                                 f"data key {row.key_id}")
         return DataKey(row.key_id, project_id, row.version, material)
 
-    def destroy_project_keys(self, session: Session, project_id: str, actor: str,
+    def destroy_project_keys(self, session: Session, project_id: str, actor: Actor,
                              reason: str) -> list[str]:
         """Erase every wrapped key of the project (crypto-shredding); returns the key ids."""
+        policy.check_destroy_project_key(actor)
         rows = session.execute(select(ProjectKey).where(ProjectKey.project_id == project_id,
                                                         ProjectKey.wrapped.is_not(None))).scalars()
         destroyed = []
@@ -197,8 +199,8 @@ class KeyStore:
             row.wrapped = None
             row.destroyed_at = utcnow()
             destroyed.append(row.key_id)
-            audit.record(session, actor=actor, action="key.destroyed", object_type="project_key",
-                         object_id=row.key_id, project_id=project_id,
+            audit.record(session, actor=actor.username, action="key.destroyed",
+                         object_type="project_key", object_id=row.key_id, project_id=project_id,
                          details={"version": row.version, "reason": reason})
         return destroyed
 

@@ -85,9 +85,11 @@ def password_matches(stored: str | None, password: str) -> bool:
         return False
     try:
         _, n, r, p, salt, digest = stored.split("$")
+        if not (2 <= int(n) <= 2**20 and 1 <= int(r) <= 32 and 1 <= int(p) <= 16):
+            return False  # a corrupt or hostile hash must not exhaust memory or crash login
         candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n),
-                                   r=int(r), p=int(p))
-    except ValueError:
+                                   r=int(r), p=int(p), maxmem=256 * 1024 * 1024)
+    except (ValueError, TypeError, OverflowError, MemoryError):
         return False
     return hmac.compare_digest(candidate.hex(), digest)
 
@@ -95,8 +97,10 @@ def password_matches(stored: str | None, password: str) -> bool:
 # -- operations ---------------------------------------------------------------------------------
 
 def _valid_username(username: str) -> str:
-    if not username or len(username) > 100 or not set(username) <= USERNAME_CHARS:
-        raise ValidationError(f"username {username!r} must be 1-100 characters among a-z 0-9 . - _")
+    if (not username or len(username) > 100 or not set(username) <= USERNAME_CHARS
+            or not username[0].isalnum()):  # '.' and '..' would be path tricks in work folders
+        raise ValidationError(f"username {username!r} must be 1-100 characters among a-z 0-9 . - _"
+                              ", starting with a letter or digit")
     return username
 
 
@@ -187,8 +191,8 @@ def actor_for(session: Session, username: str, today: date | None = None) -> Act
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active demo account matching the password, or None (same cost either way)."""
     user = session.execute(select(User).where(User.username == username)).scalar()
-    if user is None or not user.active:
-        password_matches(_DUMMY_HASH, password)
+    if user is None or not user.active or not user.password_hash:
+        password_matches(_DUMMY_HASH, password)  # same cost whatever the reason for refusal
         return None
     return user if password_matches(user.password_hash, password) else None
 

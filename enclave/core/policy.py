@@ -231,8 +231,10 @@ def _release_output(actor: Actor, members: Collection[str],
 
 
 def _download_release(actor: Actor, requester: str) -> str | None:
-    """Only the requester downloads a release package."""
-    if not actor.active or actor.username != requester:
+    """Only the requester, still a researcher, downloads a release package."""
+    if (reason := _needs(actor, Role.RESEARCHER)) is not None:
+        return reason
+    if actor.username != requester:
         return "only the researcher who requested this release may download it"
     return None
 

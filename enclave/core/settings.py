@@ -101,6 +101,8 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             if value < 0:
                 raise ValueError(raw)
             return value
+        if kind == "Path" and isinstance(raw, os.PathLike):
+            return Path(raw).expanduser().resolve()
         if not isinstance(raw, str):
             raise ValueError(raw)  # a TOML number, boolean, array or table is not text
         if kind == "Path":
@@ -130,9 +132,10 @@ def load_settings(config_file: Path | None = None, env: dict[str, str] | None = 
             raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
         section = data.get("enclave", data)
         if section is not data and (not isinstance(section, dict) or len(data) != 1):
-            raise SettingsError(f"configuration file {path}: [enclave] must be a table and "
-                                "hold every setting (found other top-level keys: "
-                                + ", ".join(sorted(k for k in data if k != "enclave")) + ")")
+            raise SettingsError(f"configuration file {path}: when an [enclave] table is used "
+                                "it must hold every setting; found besides it: "
+                                + (", ".join(sorted(k for k in data if k != "enclave"))
+                                   or "'enclave' is not a table"))
         for key, raw in section.items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting '{key}' in {path}; known: "
@@ -151,7 +154,7 @@ def load_settings(config_file: Path | None = None, env: dict[str, str] | None = 
             raise SettingsError(f"unknown setting '{key}'")
         values[key] = _coerce(key, raw, "arguments")
     settings = replace(Settings(), **values)
-    if settings.mode is Mode.PRODUCTION and not settings.database_url:
+    if settings.mode is Mode.PRODUCTION and not settings.database_url.startswith("postgresql"):
         raise SettingsError("production mode needs ENCLAVE_DATABASE_URL (PostgreSQL); the embedded "
                             "SQLite database is for the demo only")
     return settings
