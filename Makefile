@@ -26,10 +26,12 @@ node: node_modules/.installed
 run: venv node
 	$(BIN)/enclave up
 
-## test: lint and run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
+## test: lint, type-check the pure libraries and core, run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
 test: venv node
 	./deploy/bootstrap.sh --test
 	$(BIN)/ruff check .
+	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
+	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core
 	$(BIN)/python -m pytest
 
 ## check: lint and type-check the pure libraries
