@@ -21,10 +21,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from anonymization.pseudonyms import Pseudonymiser
 from sqlalchemy import select
 
 from access_requests import workflow as projects
+from anonymization.pseudonyms import Pseudonymiser
 from enclave.core import audit, policy
 from enclave.core.catalogue import dataset_spec
 from enclave.core.db import Database, utcnow
