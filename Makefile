@@ -31,14 +31,16 @@ test: venv node
 	./deploy/bootstrap.sh --test
 	$(BIN)/ruff check .
 	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
-	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core
+	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core \
+	  enclave/sandbox enclave/workspaces
 	$(BIN)/python -m pytest
 
 ## check: lint and type-check the pure libraries
 check: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
-	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core
+	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core \
+	  enclave/sandbox enclave/workspaces
 
 clean-var:
 	rm -rf "$(ENCLAVE_HOME)"

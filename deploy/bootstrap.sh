@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install what the enclave needs on a fresh Debian machine of this kind: a system Python with
-# venv (usable by unprivileged sandbox users), node + npm (the JupyterHub proxy), and, for the
-# tests, the PostgreSQL server binaries. Installs only what is missing; needs root to install.
+# venv (usable by unprivileged sandbox users), node + npm (the JupyterHub proxy), bubblewrap (the
+# workspace sandbox), and, for the tests, the PostgreSQL server binaries. Installs only what is
+# missing; needs root to install.
 set -euo pipefail
 
 need=()
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The workspace sandbox (enclave/sandbox): bubblewrap; setpriv, prlimit, unshare come with util-linux.
+[ -x /usr/bin/bwrap ] || need+=(bubblewrap)
 if [ "${1:-}" = "--test" ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi

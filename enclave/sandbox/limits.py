@@ -1,0 +1,235 @@
+"""Memory, process and CPU limits of one sandbox: a cgroup when writable, rlimits always.
+
+What is enforced, and how (see :meth:`Cgroup.describe`):
+
+- **memory**: the cgroup memory controller (v1 ``memory.limit_in_bytes`` plus
+  ``memory.memsw.limit_in_bytes``, or v2 ``memory.max`` with ``memory.swap.max = 0``) bounds
+  the whole sandbox, tmpfs files included; the kernel OOM-kills inside the sandbox only. Without
+  a writable memory controller the fallback is ``RLIMIT_AS`` per process, which is weaker (a
+  sandbox may hold several processes each up to the limit) and is reported as such.
+- **processes**: the cgroup ``pids.max`` bounds the sandbox's tasks (threads count), and
+  ``RLIMIT_NPROC`` bounds the account's tasks on the whole machine.
+- **CPU**: ``RLIMIT_CPU`` kills any single process after ``cpu_seconds`` of CPU time, and the
+  cgroup CPU quota (v1 ``cpu.cfs_quota_us``, v2 ``cpu.max``) caps the sandbox at ``cpu_cores``.
+- **core dumps** are disabled (``RLIMIT_CORE = 0``): a core file would hold extract data.
+
+Disk use of ``/work`` and ``/outputs`` is not limited here (that needs filesystem quotas).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enclave.sandbox.exceptions import SandboxError
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: The folder, in every hierarchy, that holds one cgroup per running sandbox.
+CGROUP_PARENT = "enclave"
+CFS_PERIOD_US = 100_000
+
+
+def cgroup_version(root: Path = CGROUP_ROOT) -> str | None:
+    """``"v1"`` (a tmpfs of per-controller hierarchies), ``"v2"`` (unified) or None."""
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "memory" / "cgroup.procs").exists() or (root / "pids" / "cgroup.procs").exists():
+        return "v1"
+    return None
+
+
+@dataclass
+class Cgroup:
+    """The cgroup directories of one sandbox; the sandbox joins them before dropping root."""
+
+    name: str
+    version: str
+    dirs: dict[str, Path] = field(default_factory=dict)
+    enforced: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def procs_files(self) -> list[str]:
+        """The ``cgroup.procs`` files the sandbox's first process writes its pid into."""
+        return [str(d / "cgroup.procs") for d in dict.fromkeys(self.dirs.values())]
+
+    @property
+    def limits_memory(self) -> bool:
+        """Whether the memory limit is enforced by this cgroup (else RLIMIT_AS is used)."""
+        return "memory" in self.enforced
+
+    def memory_peak(self) -> int | None:
+        """Highest memory use seen, in bytes, if the controller reports it."""
+        path = self.dirs.get("memory")
+        if path is None:
+            return None
+        name = "memory.max_usage_in_bytes" if self.version == "v1" else "memory.peak"
+        with contextlib.suppress(OSError, ValueError):
+            return int((path / name).read_text())
+        return None
+
+    def pids_peak(self) -> int | None:
+        """Most tasks the sandbox held at once, if the pids controller reports it."""
+        path = self.dirs.get("pids", self.dirs.get("unified"))
+        if path is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int((path / "pids.peak").read_text())
+        return None
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for exceeding the memory limit."""
+        path = self.dirs.get("memory")
+        if path is None:
+            return 0
+        name = "memory.oom_control" if self.version == "v1" else "memory.events"
+        with contextlib.suppress(OSError):
+            for line in (path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return 0
+
+    def pids(self) -> list[int]:
+        """Processes still in the sandbox's cgroup."""
+        found: set[int] = set()
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in Path(procs).read_text().split())
+        return sorted(found)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Kill what is left of the sandbox (only processes in its cgroup) and remove it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.pids()
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise SandboxError(f"sandbox cgroup {self.name} still holds processes {left}")
+            time.sleep(0.02)
+        for path in dict.fromkeys(self.dirs.values()):
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY while the last task is being reaped
+                    time.sleep(0.02)
+
+    def describe(self) -> list[str]:
+        """One line per limit, saying how it is enforced."""
+        return [f"{key}: {how}" for key, how in self.enforced.items()]
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def create_cgroup(name: str, memory_bytes: int, nproc: int, cpu_cores: float | None,
+                  root: Path = CGROUP_ROOT) -> Cgroup | None:
+    """Create the sandbox's cgroup with its limits, or None when no controller is writable."""
+    version = cgroup_version(root)
+    if version is None or os.geteuid() != 0:
+        return None
+    group = Cgroup(name, version)
+    try:
+        if version == "v1":
+            _create_v1(group, root, memory_bytes, nproc, cpu_cores)
+        else:
+            _create_v2(group, root, memory_bytes, nproc, cpu_cores)
+    except BaseException:
+        group.close()
+        raise
+    if not group.dirs:
+        return None
+    return group
+
+
+def _v1_dir(root: Path, controller: str, name: str) -> Path | None:
+    base = root / controller
+    if not (base / "cgroup.procs").exists():
+        return None
+    try:
+        (base / CGROUP_PARENT).mkdir(mode=0o755, exist_ok=True)
+        path = base / CGROUP_PARENT / name
+        path.mkdir(mode=0o755)
+    except OSError:
+        return None
+    return path
+
+
+def _create_v1(group: Cgroup, root: Path, memory_bytes: int, nproc: int,
+               cpu_cores: float | None) -> None:
+    memory = _v1_dir(root, "memory", group.name)
+    if memory is not None:
+        group.dirs["memory"] = memory
+        _write(memory / "memory.limit_in_bytes", str(memory_bytes))
+        swap = memory / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            _write(swap, str(memory_bytes))
+        group.enforced["memory"] = f"cgroup v1 memory.limit_in_bytes = {memory_bytes}"
+    pids = _v1_dir(root, "pids", group.name)
+    if pids is not None:
+        group.dirs["pids"] = pids
+        _write(pids / "pids.max", str(nproc))
+        group.enforced["pids"] = f"cgroup v1 pids.max = {nproc}"
+    if cpu_cores is not None:
+        cpu = _v1_dir(root, "cpu", group.name)
+        if cpu is not None:
+            group.dirs["cpu"] = cpu
+            _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(cpu_cores * CFS_PERIOD_US))))
+            group.enforced["cpu"] = f"cgroup v1 cpu.cfs_quota_us = {cpu_cores} cores"
+
+
+def _create_v2(group: Cgroup, root: Path, memory_bytes: int, nproc: int,
+               cpu_cores: float | None) -> None:
+    """cgroup v2: needs the controllers delegated to ``/sys/fs/cgroup/enclave`` (as root)."""
+    wanted = ["memory", "pids"] + (["cpu"] if cpu_cores is not None else [])
+    available = set((root / "cgroup.controllers").read_text().split())
+    wanted = [c for c in wanted if c in available]
+    parent = root / CGROUP_PARENT
+    try:
+        parent.mkdir(mode=0o755, exist_ok=True)
+        for level in (root, parent):
+            with contextlib.suppress(OSError):
+                _write(level / "cgroup.subtree_control", " ".join("+" + c for c in wanted))
+        path = parent / group.name
+        path.mkdir(mode=0o755)
+    except OSError:
+        return
+    enabled = set((path / "cgroup.controllers").read_text().split())
+    group.dirs["unified"] = path
+    if "pids" in enabled:
+        group.dirs["pids"] = path
+    if "memory" in enabled:
+        _write(path / "memory.max", str(memory_bytes))
+        with contextlib.suppress(OSError):
+            _write(path / "memory.swap.max", "0")
+        group.dirs["memory"] = path
+        group.enforced["memory"] = f"cgroup v2 memory.max = {memory_bytes}"
+    if "pids" in enabled:
+        _write(path / "pids.max", str(nproc))
+        group.enforced["pids"] = f"cgroup v2 pids.max = {nproc}"
+    if cpu_cores is not None and "cpu" in enabled:
+        _write(path / "cpu.max", f"{max(1000, int(cpu_cores * CFS_PERIOD_US))} {CFS_PERIOD_US}")
+        group.enforced["cpu"] = f"cgroup v2 cpu.max = {cpu_cores} cores"
+
+
+def prlimit_options(nproc: int, cpu_seconds: int | None,
+                    address_space: int | None) -> list[str]:
+    """``prlimit`` options: processes, CPU seconds, no core dumps, optional address space."""
+    options = [f"--nproc={nproc}:{nproc}", "--core=0:0"]
+    if cpu_seconds is not None:
+        options.append(f"--cpu={cpu_seconds}:{cpu_seconds + 5}")
+    if address_space is not None:
+        options.append(f"--as={address_space}:{address_space}")
+    return options
