@@ -18,14 +18,20 @@ from typing import Any
 
 from output_control.exceptions import PolicyError
 from output_control.rules import RULES
+from output_control.rules.registry import cell_patterns, to_cell_patterns
 
-_TOP_LEVEL = {"name", "version", "description", "rules"}
+_TOP_LEVEL = {"name", "version", "description", "rules", "structural_zeros"}
+CellPattern = tuple[tuple[str, str], ...]
 _BUNDLED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated policy: rule name -> parameters, in file order, plus the file's identity."""
+    """A validated policy: rule name -> parameters, in file order, plus the file's identity.
+
+    ``structural_zeros`` are patterns ``((variable, label), ...)``: an empty cell whose labels
+    match every pair of a pattern is empty by construction, not a disclosive zero.
+    """
 
     name: str
     version: str
@@ -33,6 +39,7 @@ class Policy:
     rules: Mapping[str, Mapping[str, Any]] = field(hash=False)
     description: str = ""
     source: str = ""
+    structural_zeros: tuple[CellPattern, ...] = ()
 
 
 def bundled_policies() -> list[str]:
@@ -77,6 +84,10 @@ def parse_policy(data: bytes, *, source: str = "<memory>") -> Policy:
     if not isinstance(rules, dict) or not rules:
         raise PolicyError(f"policy {source} must have a non-empty [rules] table")
     checked = {rule: _rule_parameters(rule, params, source) for rule, params in rules.items()}
+    patterns = doc.get("structural_zeros", [])
+    problem = cell_patterns(patterns)
+    if problem is not None:
+        raise PolicyError(f"'structural_zeros' in policy {source} {problem}")
     return Policy(
         name=name,
         version=version,
@@ -84,6 +95,7 @@ def parse_policy(data: bytes, *, source: str = "<memory>") -> Policy:
         rules=MappingProxyType(checked),
         description=description,
         source=source,
+        structural_zeros=to_cell_patterns(patterns),
     )
 
 
@@ -121,5 +133,5 @@ def _rule_parameters(rule: str, params: object, source: str) -> Mapping[str, Any
         problem = parameter.problem(value)
         if problem is not None:
             raise PolicyError(f"{key!r} in policy {source} {problem}")
-        result[parameter.name] = value
+        result[parameter.name] = parameter.convert(value) if parameter.convert else value
     return MappingProxyType(result)

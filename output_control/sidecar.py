@@ -3,8 +3,19 @@ before any check, failing closed on anything missing, altered, malformed or unsa
 
 Layout of ``<name>.csv`` for row variables r1..rk and column variables c1..cm (as pandas writes
 a table with named axes): one header line per column variable ``c_j, "", ..., labels of level
-j``, then ``r1..rk, "", ...``, then one line per row ``row labels..., counts...``. A one-way table
-(m = 0) has a single header ``r1..rk, count``. Counts are row counts, like ``pd.crosstab``.
+j``, then ``r1..rk, "", ...``, then one line per row ``row labels..., values...``. A one-way table
+(m = 0) has a single header ``r1..rk, count`` (a magnitude table: ``r1..rk, <variable>``).
+Values are what the table publishes: row counts like ``pd.crosstab`` (rounded when the table
+declares rounding), or the statistic of a magnitude table / the estimates of a model, written
+in plain positional notation; an empty field is a value not published (redacted, or undefined
+like the mean of an empty cell).
+
+Format ``enclave-output-sidecar/2`` adds to ``table``: ``values`` (published numbers of a
+magnitude table or model output, else null), ``structural_zeros`` (cells declared empty by
+construction), ``rounding`` (``{base, redact_at_most}`` or null), ``magnitude`` (variable,
+statistic, top_n and per cell: totals, top per-pupil contributions, negative and missing flags;
+never released) and ``model`` (``{estimator, n_obs, dof}``). Format ``/1`` (frequency tables
+without those keys) is still read.
 """
 
 from __future__ import annotations
@@ -27,7 +38,17 @@ from output_control.files import read_limited
 from output_control.labels import label_problem
 from output_control.policy import Policy
 from output_control.rules import check_table
-from output_control.table import Cell, SidecarTable, TableKind, Unit
+from output_control.table import (
+    Cell,
+    Magnitude,
+    ModelFit,
+    Published,
+    Rounding,
+    SidecarTable,
+    Statistic,
+    TableKind,
+    Unit,
+)
 from output_control.verdicts import CheckResult, Outcome, RuleVerdict
 
 __all__ = [
@@ -42,7 +63,9 @@ __all__ = [
     "sidecar_path",
 ]
 
-SIDECAR_FORMAT = "enclave-output-sidecar/1"
+SIDECAR_FORMAT = "enclave-output-sidecar/2"
+SIDECAR_FORMAT_V1 = "enclave-output-sidecar/1"
+READABLE_FORMATS = (SIDECAR_FORMAT_V1, SIDECAR_FORMAT)
 SIDECAR_SUFFIX = ".sidecar.json"
 CSV_SUFFIX = ".csv"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -51,7 +74,6 @@ ONE_WAY_HEADER = "count"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_COUNT = re.compile(r"0|[1-9][0-9]*")
 _TOP_KEYS = {
     "format", "kind", "file", "table", "population", "provenance", "checks", "policy",
     "created_at", "justification",
@@ -60,6 +82,10 @@ _FILE_KEYS = {"name", "sha256", "bytes"}
 _TABLE_KEYS = {
     "index", "columns", "unit", "unit_column", "row_labels", "column_labels", "rows", "units",
 }  # fmt: skip
+_TABLE_KEYS_V2 = _TABLE_KEYS | {"values", "structural_zeros", "rounding", "magnitude", "model"}
+_ROUNDING_KEYS = {"base", "redact_at_most"}
+_MAGNITUDE_KEYS = {"variable", "statistic", "top_n", "totals", "top", "negative", "missing"}
+_MODEL_KEYS = {"estimator", "n_obs", "dof"}
 _POLICY_KEYS = {"name", "version", "sha256"}
 
 
@@ -78,18 +104,35 @@ def sidecar_path(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.name + SIDECAR_SUFFIX)
 
 
+def format_value(value: Published) -> str:
+    """A published value as CSV text: integers as digits, floats in positional notation (never
+    an exponent, so a negative number is never read as a formula), nothing as ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return str(np.format_float_positional(value + 0.0, trim="-"))  # + 0.0: no "-0"
+
+
+def one_way_header(table: SidecarTable) -> str:
+    """The header of the value column of a one-way table."""
+    if table.magnitude is not None:
+        return table.magnitude.variable
+    return ONE_WAY_HEADER
+
+
 def csv_grid(table: SidecarTable) -> list[list[str]]:
     """The CSV's fields, line by line; the single source of the layout for writing and checking."""
     k, n_cols = len(table.index), len(table.column_labels)
     grid: list[list[str]] = []
     if not table.columns:
-        grid.append([*table.index, ONE_WAY_HEADER])
+        grid.append([*table.index, one_way_header(table)])
     else:
         for level, variable in enumerate(table.columns):
             grid.append([variable, *[""] * (k - 1), *(key[level] for key in table.column_labels)])
         grid.append([*table.index, *[""] * n_cols])
-    for key, counts in zip(table.row_labels, table.rows, strict=True):
-        grid.append([*key, *(str(n) for n in counts)])
+    for key, values in zip(table.row_labels, table.published, strict=True):
+        grid.append([*key, *(format_value(v) for v in values)])
     return grid
 
 
@@ -102,18 +145,25 @@ def render_csv(table: SidecarTable) -> bytes:
 
 
 def table_frame(table: SidecarTable) -> pd.DataFrame:
-    """The row counts of ``table`` as a DataFrame with named axes (labels as text)."""
+    """The published values of ``table`` as a DataFrame with named axes (labels as text): int64
+    row counts for a plain frequency table, nullable Int64 for a rounded one, else floats."""
     if len(table.index) == 1:
         index = pd.Index([key[0] for key in table.row_labels], name=table.index[0])
     else:
         index = pd.MultiIndex.from_tuples(table.row_labels, names=list(table.index))
     if not table.columns:
-        columns = pd.Index([ONE_WAY_HEADER])
+        columns = pd.Index([one_way_header(table)])
     elif len(table.columns) == 1:
         columns = pd.Index([key[0] for key in table.column_labels], name=table.columns[0])
     else:
         columns = pd.MultiIndex.from_tuples(table.column_labels, names=list(table.columns))
-    return pd.DataFrame(np.array(table.rows, dtype=np.int64), index=index, columns=columns)
+    if table.kind is TableKind.FREQUENCY_TABLE and table.rounding is None:
+        return pd.DataFrame(np.array(table.rows, dtype=np.int64), index=index, columns=columns)
+    if table.kind is TableKind.FREQUENCY_TABLE:
+        data = [[pd.NA if v is None else v for v in line] for line in table.published]
+        return pd.DataFrame(data, index=index, columns=columns, dtype="Int64")
+    grid = [[np.nan if v is None else float(v) for v in line] for line in table.published]
+    return pd.DataFrame(np.array(grid, dtype=np.float64), index=index, columns=columns)
 
 
 def sidecar_document(
@@ -141,6 +191,11 @@ def sidecar_document(
             "column_labels": [list(key) for key in table.column_labels],
             "rows": [list(line) for line in table.rows],
             "units": [list(line) for line in table.units],
+            "values": _grid_json(table.values),
+            "structural_zeros": [list(key) for key in table.structural_zeros],
+            "rounding": _rounding_json(table.rounding),
+            "magnitude": _magnitude_json(table.magnitude),
+            "model": _model_json(table.model),
         },
         "population": dict(population or {}),
         "provenance": dict(provenance or {}),
@@ -149,6 +204,36 @@ def sidecar_document(
         "created_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "justification": justification,
     }
+
+
+def _grid_json(grid: tuple[tuple[Any, ...], ...] | None) -> list[list[Any]] | None:
+    return None if grid is None else [list(line) for line in grid]
+
+
+def _rounding_json(rounding: Rounding | None) -> dict[str, int] | None:
+    if rounding is None:
+        return None
+    return {"base": rounding.base, "redact_at_most": rounding.redact_at_most}
+
+
+def _magnitude_json(mag: Magnitude | None) -> dict[str, Any] | None:
+    if mag is None:
+        return None
+    return {
+        "variable": mag.variable,
+        "statistic": mag.statistic.value,
+        "top_n": mag.top_n,
+        "totals": _grid_json(mag.totals),
+        "top": [[list(top) for top in line] for line in mag.top],
+        "negative": _grid_json(mag.negative),
+        "missing": _grid_json(mag.missing),
+    }
+
+
+def _model_json(model: ModelFit | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    return {"estimator": model.estimator, "n_obs": model.n_obs, "dof": model.dof}
 
 
 def encode_sidecar(document: Mapping[str, Any]) -> bytes:
@@ -162,7 +247,8 @@ def read_output(
 ) -> tuple[pd.DataFrame, SidecarTable]:
     """Read a CSV and its sidecar, failing closed: any doubt raises OutputRejected with a reason.
 
-    The sidecar may be up to ``4 * max_bytes + 1 MiB`` (it holds two count grids and the code).
+    The sidecar may be up to ``8 * max_bytes + 1 MiB`` (it holds count grids, contribution data
+    and the code).
     """
     csv_path = Path(csv_path)
     name = csv_path.name
@@ -171,7 +257,7 @@ def read_output(
         raise OutputRejected(f"{name!r} is not a checkable output name (<safe-name>.csv)")
     csv_bytes = read_limited(csv_path, max_bytes, "CSV file")
     side_path = sidecar_path(csv_path)
-    side_bytes = read_limited(side_path, 4 * max_bytes + (1 << 20), "sidecar")
+    side_bytes = read_limited(side_path, 8 * max_bytes + (1 << 20), "sidecar")
     table = parse_sidecar(side_bytes, name)
     digest = hashlib.sha256(csv_bytes).hexdigest()
     if digest != table.sha256:
@@ -225,11 +311,12 @@ def parse_sidecar(data: bytes, csv_name: str) -> SidecarTable:
 
 def _table_from_document(doc: object, csv_name: str) -> SidecarTable:
     top = _object(doc, _TOP_KEYS, "the sidecar")
-    if top["format"] != SIDECAR_FORMAT:
+    if top["format"] not in READABLE_FORMATS:
         raise OutputRejected(
             f"the sidecar of {csv_name!r} has unknown format {_short(top['format'])} "
-            f"(expected {SIDECAR_FORMAT!r})"
+            f"(expected one of {list(READABLE_FORMATS)})"
         )
+    version_1 = top["format"] == SIDECAR_FORMAT_V1
     try:
         kind = TableKind(top["kind"])
     except ValueError:
@@ -245,7 +332,10 @@ def _table_from_document(doc: object, csv_name: str) -> SidecarTable:
         )
     if not isinstance(file["sha256"], str) or not _SHA256.fullmatch(file["sha256"]):
         raise ValueError("'file.sha256' must be 64 lowercase hexadecimal digits")
-    spec = _object(top["table"], _TABLE_KEYS, "'table'")
+    if version_1 and kind is not TableKind.FREQUENCY_TABLE:
+        raise ValueError(f"format {SIDECAR_FORMAT_V1!r} describes frequency tables only")
+    spec = _object(top["table"], _TABLE_KEYS if version_1 else _TABLE_KEYS_V2, "'table'")
+    extra = {} if version_1 else _v2_fields(spec)
     table = SidecarTable(
         index=_strings(spec["index"], "table.index"),
         columns=_strings(spec["columns"], "table.columns"),
@@ -261,10 +351,69 @@ def _table_from_document(doc: object, csv_name: str) -> SidecarTable:
         file_name=csv_name,
         sha256=file["sha256"],
         metadata=_metadata(top),
+        **extra,
     )
     if file["bytes"] != _csv_size(table):
         raise ValueError("'file.bytes' does not match the table it describes")
     return table
+
+
+def _v2_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The table fields format /2 adds, as SidecarTable arguments (validated there)."""
+    rounding = None
+    if spec["rounding"] is not None:
+        raw = _object(spec["rounding"], _ROUNDING_KEYS, "'table.rounding'")
+        rounding = Rounding(base=raw["base"], redact_at_most=raw["redact_at_most"])
+    magnitude = None
+    if spec["magnitude"] is not None:
+        raw = _object(spec["magnitude"], _MAGNITUDE_KEYS, "'table.magnitude'")
+        magnitude = Magnitude(
+            variable=_text(raw["variable"], "table.magnitude.variable"),
+            statistic=Statistic(raw["statistic"]),
+            top_n=raw["top_n"],
+            totals=_number_grid(raw["totals"], "table.magnitude.totals", empty=False),
+            top=tuple(
+                tuple(tuple(_number(x, "table.magnitude.top") for x in _list(top)) for top in line)
+                for line in map(_list, _list(raw["top"]))
+            ),
+            negative=tuple(tuple(_list(line)) for line in _list(raw["negative"])),
+            missing=tuple(tuple(_list(line)) for line in _list(raw["missing"])),
+        )
+    model = None
+    if spec["model"] is not None:
+        raw = _object(spec["model"], _MODEL_KEYS, "'table.model'")
+        model = ModelFit(
+            estimator=_text(raw["estimator"], "table.model.estimator"),
+            n_obs=raw["n_obs"],
+            dof=raw["dof"],
+        )
+    values = None
+    if spec["values"] is not None:
+        values = _number_grid(spec["values"], "table.values", empty=True)
+    return {
+        "values": values,
+        "structural_zeros": tuple(
+            _strings(key, "table.structural_zeros") for key in _list(spec["structural_zeros"])
+        ),
+        "rounding": rounding,
+        "magnitude": magnitude,
+        "model": model,
+    }
+
+
+def _number(value: object, what: str) -> float:
+    if type(value) not in (int, float):
+        raise ValueError(f"{what} must hold numbers")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _number_grid(value: object, what: str, *, empty: bool) -> tuple[tuple[Any, ...], ...]:
+    lines = []
+    for line in _list(value):
+        lines.append(
+            tuple(None if (empty and x is None) else _number(x, what) for x in _list(line))
+        )
+    return tuple(lines)
 
 
 def _metadata(top: Mapping[str, Any]) -> dict[str, Any]:
@@ -315,11 +464,13 @@ def _compare_csv(csv_bytes: bytes, table: SidecarTable) -> None:
         for j, (a, b) in enumerate(zip(got, want, strict=True)):
             if a == b:
                 continue
-            if i >= header and j >= k and _COUNT.fullmatch(b):
+            if i >= header and j >= k:
                 cell = (*table.row_labels[i - header], *table.column_labels[j - k])
+                plain = table.kind is TableKind.FREQUENCY_TABLE and table.rounding is None
+                gives = f"counts {b} rows" if plain else f"gives {_short(b)}"
                 raise OutputRejected(
                     f"the CSV {name!r} cell ({', '.join(cell)}) reads {_short(a)} but the "
-                    f"sidecar counts {b} rows"
+                    f"sidecar {gives}"
                 )
             raise OutputRejected(
                 f"the CSV {name!r} line {i + 1} field {j + 1} reads {_short(a)} but the "

@@ -62,8 +62,13 @@ def initialise(settings: Settings, env: dict[str, str] | None = None) -> list[st
         if not path.exists():
             path.mkdir(parents=True)
             done.append(f"created {path}")
-    os.chmod(settings.keys_dir, 0o700)
-    os.chmod(settings.raw_dir, 0o700)  # the raw zone holds identifiers in clear
+    # Second barrier behind the sandbox's namespaces: sandbox accounts may traverse home and
+    # projects/ to reach their own project's folders, and read nothing else.
+    for path, mode in ((settings.home, 0o711), (settings.keys_dir, 0o700),
+                       (settings.raw_dir, 0o700),  # the raw zone holds identifiers in clear
+                       (settings.projects_dir, 0o711), (settings.releases_dir, 0o700),
+                       (settings.checkpoints_dir, 0o700), (settings.run_dir, 0o700)):
+        os.chmod(path, mode)
     keys = KeyStore(settings, env)
     if keys.ensure_demo_master_key():
         done.append(f"generated the demo master key in {settings.keys_dir} (demo mode only)")
@@ -78,4 +83,6 @@ def initialise(settings: Settings, env: dict[str, str] | None = None) -> list[st
             done.append(f"database migrated from {before or 'empty'} to {after}")
     finally:
         database.dispose()
+    if settings.effective_database_url.startswith("sqlite:///"):
+        os.chmod(settings.effective_database_url.removeprefix("sqlite:///"), 0o600)
     return done

@@ -42,6 +42,7 @@ class Settings:
     audit_checkpoint_every: int = 1000
     hub_bind_url: str = "http://127.0.0.1:8000"
     hub_api_url: str = "http://127.0.0.1:8081"
+    proxy_api_url: str = "http://127.0.0.1:8001"
     demo_seed: int = 20261128
     demo_pupils: int = 2000
     log_level: str = "INFO"

@@ -27,6 +27,7 @@ c.JupyterHub.pid_file = str(settings.run_dir / "jupyterhub.pid")
 c.JupyterHub.proxy_class = "configurable-http-proxy"
 c.ConfigurableHTTPProxy.command = proxy_command()
 c.ConfigurableHTTPProxy.pid_file = str(settings.run_dir / "proxy.pid")
+c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
 c.JupyterHub.authenticator_class = EnclaveDemoAuthenticator
 # The enclave's policy decides inside authenticate() (fail closed: no role, no accreditation,
 # no entry); JupyterHub's own allow-list would only duplicate it.

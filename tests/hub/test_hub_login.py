@@ -69,10 +69,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                            roles=[Role.RESEARCHER], password="expired-pass1")
         people.record_accreditation(session, policy.SYSTEM, "expired",
                                     date.today() - timedelta(days=5 * 365))
-    bind, api = _port(), _port()
+    bind, api, proxy_api = _port(), _port(), _port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
     env.update({"ENCLAVE_HOME": str(home), "ENCLAVE_HUB_BIND_URL": f"http://127.0.0.1:{bind}",
-                "ENCLAVE_HUB_API_URL": f"http://127.0.0.1:{api}"})
+                "ENCLAVE_HUB_API_URL": f"http://127.0.0.1:{api}",
+                "ENCLAVE_PROXY_API_URL": f"http://127.0.0.1:{proxy_api}"})
     log = open(home / "hub.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "enclave.cli", "hub"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -86,7 +86,7 @@ def test_crosstab_counts_distinct_pupils_not_rows(tmp_path: Path, capsys) -> Non
     assert table.loc["F", "CP"] == 50
     checks = _sidecar(tmp_path, "events")["checks"]
     assert checks["outcome"] == "fail"
-    (verdict,) = checks["verdicts"]
+    (verdict,) = [v for v in checks["verdicts"] if v["rule"] == "minimum_count"]
     assert [(c["cell"], c["value"]) for c in verdict["cells"]] == [(["F", "CP"], 3)]
     out = capsys.readouterr().out
     assert "FAIL minimum_count: 1 cell counts fewer than 10 distinct pupils: (F, CP)" in out

@@ -48,6 +48,7 @@ def test_policy_without_rules_fails_closed() -> None:
 def test_output_control_library_imports_no_database_web_or_enclave_code() -> None:
     code = (
         "import sys, output_control, output_control.checked, output_control.rules\n"
+        "import output_control.suppression\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('enclave', 'sqlalchemy', 'access_requests', 'fastapi', 'jupyterhub', 'httpx', "
         "'requests', 'psycopg') or m.startswith('output_control.review')]\n"

@@ -91,6 +91,9 @@ def test_check_output_records_integrity_then_rules(output: Path) -> None:
     assert [(v.rule, v.outcome) for v in result.verdicts] == [
         ("file_integrity", Outcome.PASS),
         ("minimum_count", Outcome.FAIL),
+        ("zeros", Outcome.REVIEW),
+        ("class_disclosure", Outcome.FAIL),
+        ("rounding", Outcome.PASS),
     ]
     assert [c.cell for c in result.verdicts[1].cells] == [("F", "CP")]
     assert check_output(output, make_policy(threshold=3)).outcome is Outcome.PASS
