@@ -5,7 +5,7 @@ The rule engine, the sidecar format and the checked notebook functions are a pur
 workflow on top of it.
 """
 
-from output_control.checked import crosstab
+from output_control.checked import crosstab, pivot_table
 from output_control.exceptions import (
     InvalidOutputName,
     InvalidTable,
@@ -39,6 +39,7 @@ __all__ = [
     "check_output",
     "check_table",
     "crosstab",
+    "pivot_table",
     "load_policy",
     "parse_policy",
     "read_output",
