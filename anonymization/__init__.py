@@ -1,7 +1,13 @@
-"""Anonymisation library of the enclave: pure functions over Arrow data (no database, no web).
+"""Anonymisation library of the enclave: pure functions (no database, no web), sdcMicro in Python.
 
-Pseudonymisation by keyed hash lives in `anonymization.pseudonyms`; errors, whose messages
-state the rule that was broken, in `anonymization.exceptions`.
+- `anonymization.pseudonyms`: pseudonymisation by keyed hash over Arrow batches (re-exported here);
+- `anonymization.risk`: sdcMicro's risk measures (freqCalc, measure_risk/indivRisk, ldiversity,
+  suda2, a record-level risk table);
+- `anonymization.protection`: sdcMicro's protection methods (globalRecode, topBotCoding,
+  localSuppression, pram, MDAV microaggregation, addNoise) and utility measures;
+- `anonymization.exceptions`: errors whose messages state the rule that was broken.
+
+The subpackages are imported on demand so that pseudonymisation stays light to import.
 """
 
 from anonymization.exceptions import (
