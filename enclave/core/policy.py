@@ -192,7 +192,68 @@ def _build_extract(actor: Actor, members: Collection[str]) -> str | None:
     return _decide_on_project(actor, members)
 
 
+def _view_project(actor: Actor, members: Collection[str]) -> str | None:
+    """Members, DEPP staff and the ethics committee read an application and its history."""
+    if actor.has(Role.DEPP_STAFF) or actor.has(Role.ETHICS_COMMITTEE) or actor.has(Role.SYSTEM):
+        return None
+    if (reason := _needs(actor, Role.RESEARCHER)) is not None:
+        return reason
+    if actor.username not in members:
+        return f"{actor.username} is not a member of this project"
+    return None
+
+
+def _edit_application(actor: Actor, members: Collection[str]) -> str | None:
+    """Accredited researchers who are members edit their project's application."""
+    if (reason := _apply_for_project(actor)) is not None:
+        return reason
+    if actor.username not in members:
+        return f"{actor.username} is not a member of this project"
+    return None
+
+
+def _record_ethics_opinion(actor: Actor, members: Collection[str]) -> str | None:
+    """The ethics committee gives opinions on applications, never on a project of its own."""
+    if (reason := _needs(actor, Role.ETHICS_COMMITTEE)) is not None:
+        return reason
+    if actor.username in members:
+        return f"{actor.username} is a member of this project and may not give an opinion on it"
+    return None
+
+
+def _accept_agreement(actor: Actor, members: Collection[str], approved: bool) -> str | None:
+    """Each member (a person, whatever their role) accepts the agreement once approved."""
+    if (reason := _needs(actor, *HUMAN_ROLES)) is not None:
+        return reason
+    if actor.username not in members:
+        return f"{actor.username} is not a member of this project"
+    if not approved:
+        return "agreements are accepted once the project is approved"
+    return None
+
+
+def _request_project_change(actor: Actor, principal_investigator: str) -> str | None:
+    """The principal investigator, still accredited, asks for member changes and extensions."""
+    if (reason := _apply_for_project(actor)) is not None:
+        return reason
+    if actor.username != principal_investigator:
+        return (f"{actor.username} is not the principal investigator; only they may ask to "
+                "change the project's members or end date")
+    return None
+
+
+def _publish_agreement(actor: Actor) -> str | None:
+    """DEPP staff publish new versions of the data-use agreement."""
+    return _needs(actor, Role.DEPP_STAFF)
+
+
 check_apply_for_project, can_apply_for_project = _pair(_apply_for_project)
+check_view_project, can_view_project = _pair(_view_project)
+check_edit_application, can_edit_application = _pair(_edit_application)
+check_record_ethics_opinion, can_record_ethics_opinion = _pair(_record_ethics_opinion)
+check_accept_agreement, can_accept_agreement = _pair(_accept_agreement)
+check_request_project_change, can_request_project_change = _pair(_request_project_change)
+check_publish_agreement, can_publish_agreement = _pair(_publish_agreement)
 check_decide_on_project, can_decide_on_project = _pair(_decide_on_project)
 check_use_project_data, can_use_project_data = _pair(_use_project_data)
 check_build_extract, can_build_extract = _pair(_build_extract)
@@ -253,6 +314,26 @@ def _destroy_project_key(actor: Actor) -> str | None:
 
 
 check_destroy_project_key, can_destroy_project_key = _pair(_destroy_project_key)
+
+
+# -- notifications --------------------------------------------------------------------------------
+
+def _read_notifications(actor: Actor, recipient: str) -> str | None:
+    """People read and mark as read their own in-app notifications only."""
+    if not actor.active:
+        return f"{actor.username} is not an active account"
+    if actor.username != recipient or not actor.roles:
+        return f"{actor.username} may only read their own notifications"
+    return None
+
+
+def _deliver_notifications(actor: Actor) -> str | None:
+    """The system (or a platform admin operating it) sends the e-mail outbox."""
+    return _needs(actor, Role.SYSTEM, Role.PLATFORM_ADMIN)
+
+
+check_read_notifications, can_read_notifications = _pair(_read_notifications)
+check_deliver_notifications, can_deliver_notifications = _pair(_deliver_notifications)
 
 
 # -- state machines ------------------------------------------------------------------------

@@ -68,6 +68,15 @@ RULES: dict[str, tuple[Args, frozenset[Role]]] = {
                        frozenset({R.OUTPUT_CHECKER, R.SYSTEM})),
     "download_release": (lambda a: (a, a.username), frozenset({R.RESEARCHER})),
     "destroy_project_key": (_no_facts, frozenset({R.DEPP_STAFF, R.SYSTEM})),
+    "view_project": (lambda a: (a, [a.username]),
+                     frozenset({R.RESEARCHER, R.DEPP_STAFF, R.ETHICS_COMMITTEE, R.SYSTEM})),
+    "edit_application": (lambda a: (a, [a.username]), frozenset({R.RESEARCHER})),
+    "record_ethics_opinion": (_outsider_facts, frozenset({R.ETHICS_COMMITTEE})),
+    "accept_agreement": (lambda a: (a, [a.username], True), frozenset(policy.HUMAN_ROLES)),
+    "request_project_change": (lambda a: (a, a.username), frozenset({R.RESEARCHER})),
+    "publish_agreement": (_no_facts, frozenset({R.DEPP_STAFF})),
+    "read_notifications": (lambda a: (a, a.username), ALL_ROLES),
+    "deliver_notifications": (_no_facts, frozenset({R.PLATFORM_ADMIN, R.SYSTEM})),
 }
 
 
@@ -324,3 +333,47 @@ def test_shared_membership_conditions(condition: policy.Condition, members: list
                                       allowed: bool) -> None:
     assert (condition(ACTORS[R.DEPP_STAFF], {"members": members}) is None) is allowed
 
+
+
+# -- access projects: the rules added with the access workflow -----------------------------------
+
+def test_view_project_refused_to_a_researcher_outside_the_project() -> None:
+    rita = _actor("rita", R.RESEARCHER)
+    assert _outcome("view_project", rita, ["alice"]) is False
+    assert _outcome("view_project", ACTORS[R.ETHICS_COMMITTEE], ["alice"]) is True
+    assert _outcome("view_project", ACTORS[R.OUTPUT_CHECKER], ["alice"]) is False
+
+
+@pytest.mark.parametrize(("until", "members", "allowed"), [
+    (TODAY, ["rita"], True), (YESTERDAY, ["rita"], False), (TODAY, ["alice"], False)],
+    ids=["member-accredited", "member-expired", "not-a-member"])
+def test_edit_application_needs_membership_and_accreditation(
+        until: date, members: list[str], allowed: bool) -> None:
+    rita = _actor("rita", R.RESEARCHER, accredited_until=until)
+    assert _outcome("edit_application", rita, members) is allowed
+
+
+def test_record_ethics_opinion_refused_to_a_member() -> None:
+    gaelle = _actor("gaelle", R.ETHICS_COMMITTEE)
+    assert _outcome("record_ethics_opinion", gaelle, ["alice", "gaelle"]) is False
+
+
+@pytest.mark.parametrize(("members", "approved", "allowed"), [
+    (["rita"], True, True), (["alice"], True, False), (["rita"], False, False)],
+    ids=["member-approved", "not-a-member", "not-yet-approved"])
+def test_accept_agreement_needs_membership_and_an_approved_project(
+        members: list[str], approved: bool, allowed: bool) -> None:
+    rita = _actor("rita", R.RESEARCHER)
+    assert _outcome("accept_agreement", rita, members, approved) is allowed
+    assert _outcome("accept_agreement", policy.SYSTEM, ["system"], True) is False
+
+
+def test_request_project_change_only_by_the_accredited_principal_investigator() -> None:
+    assert _outcome("request_project_change", _actor("rita", R.RESEARCHER), "alice") is False
+    assert _outcome("request_project_change",
+                    _actor("rita", R.RESEARCHER, accredited_until=YESTERDAY), "rita") is False
+
+
+def test_read_notifications_only_ones_own() -> None:
+    assert _outcome("read_notifications", _actor("rita", R.RESEARCHER), "alice") is False
+    assert _outcome("read_notifications", _actor("rita", R.RESEARCHER), "rita") is True

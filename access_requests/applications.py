@@ -1,0 +1,342 @@
+"""Applications: the researcher's form, its checks, drafts, edits and submission.
+
+Everything is checked before anything is written: a refused form leaves no row, no file and
+no audit event. The optional PDF protocol is stored outside the database under
+``projects/<p>/protocol/<sha256>.pdf``, written atomically and published by the project row
+that records its SHA-256; a rolled-back transaction removes the file it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from access_requests import validation
+from access_requests.exceptions import AlreadySubmitted, FieldError
+from access_requests.files import on_outcome
+from access_requests.machine import ProjectStatus, members_of
+from access_requests.models import Membership, Project, RequestedVariable
+from access_requests.moves import advance, check_version, locked_project
+from enclave.core import audit, people, policy
+from enclave.core.catalogue import Dataset, Variable, VariableKind
+from enclave.core.db import utcnow
+from enclave.core.exceptions import NotFound, PermissionDenied
+from enclave.core.files import sha256_bytes, write_atomic
+from enclave.core.policy import Actor, Role
+
+MAX_MEMBERS = 50
+MAX_VARIABLES = 500
+EDITABLE = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED})
+WAITING_FOR_REVIEW = frozenset({ProjectStatus.SUBMITTED, ProjectStatus.RESUBMITTED,
+                                ProjectStatus.IN_REVIEW})
+
+
+class LegalBasis(StrEnum):
+    """The GDPR basis of the processing: public-interest research, or another stated one."""
+
+    PUBLIC_INTEREST_RESEARCH = "gdpr_6_1_e_art_89"  # art. 6(1)(e) with art. 89 safeguards
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class MemberEntry:
+    """A member named in an application, with the institution they work for on it."""
+
+    username: str
+    institution: str = ""
+
+
+@dataclass(frozen=True)
+class ApplicationForm:
+    """What a researcher fills in; ``variables`` is ``{dataset: [(variable, justification)]}``.
+
+    Drafts may leave the free-text parts empty; :func:`submit` checks what a submitted
+    application needs (see :data:`REQUIRED_AT_SUBMIT`).
+    """
+
+    title: str
+    summary: str
+    end_date: date
+    variables: Mapping[str, Iterable[tuple[str, str]]]
+    members: Iterable[str | MemberEntry] = ()
+    pi_institution: str = ""
+    scientific_purpose: str = ""
+    public_interest: str = ""
+    legal_basis: str = LegalBasis.PUBLIC_INTEREST_RESEARCH.value
+    legal_basis_other: str = ""
+    years: Iterable[int] = ()
+    levels: Iterable[str] = ()
+    territories: Iterable[str] = ()
+    ethics_reference: str = ""
+    planned_outputs: str = ""
+
+
+FORM_FIELDS = frozenset(f.name for f in fields(ApplicationForm))
+#: Fields that must be non-empty for an application to be submitted.
+REQUIRED_AT_SUBMIT = ("title", "summary")
+
+
+@dataclass(frozen=True)
+class _Clean:
+    title: str
+    summary: str
+    end_date: date
+    variables: list[tuple[str, str, str]]
+    members: list[tuple[str, str]]
+    values: dict[str, Any]
+
+
+def _members(session: Session, actor: Actor, form: ApplicationForm,
+             today: date) -> list[tuple[str, str]]:
+    entries = [MemberEntry(m) if isinstance(m, str) else m for m in form.members]
+    if not all(isinstance(e, MemberEntry) for e in entries):
+        raise FieldError("members", "each member is a username or a MemberEntry")
+    pi_institution = validation.text("pi_institution", form.pi_institution, max_len=200)
+    out: dict[str, str] = {actor.username: pi_institution}
+    for entry in entries:
+        name = validation.text("members", entry.username, max_len=100, min_len=1)
+        institution = validation.text("members", entry.institution, max_len=200)
+        if name in out:
+            continue
+        try:
+            member = people.actor_for(session, name, today)
+            user = people.get_user(session, name)
+        except NotFound:
+            raise FieldError("members", f"no person named {name!r} is known to the enclave") \
+                from None
+        if not member.active:
+            raise FieldError("members", f"{name}'s account is not active")
+        if Role.RESEARCHER in member.roles and not member.accredited:
+            until = member.accredited_until.isoformat() if member.accredited_until else "never"
+            raise FieldError("members", f"{name} has no valid accreditation (expired or "
+                                        f"missing: {until}); they must renew their training")
+        out[name] = institution or user.institution
+    if len(out) > MAX_MEMBERS:
+        raise FieldError("members", f"a project has at most {MAX_MEMBERS} members")
+    return list(out.items())
+
+
+def _variables(session: Session, requested: Mapping[str, Iterable[tuple[str, str]]]
+               ) -> list[tuple[str, str, str]]:
+    if not isinstance(requested, Mapping):
+        raise FieldError("variables", "must map each dataset to its (variable, justification)")
+    wanted: list[tuple[str, str, str]] = []
+    for dataset_id, items in requested.items():
+        if not isinstance(dataset_id, str) or session.get(Dataset, dataset_id) is None:
+            raise FieldError("variables", f"unknown dataset {dataset_id!r}")
+        kinds = dict(session.execute(select(Variable.name, Variable.kind)
+                                     .where(Variable.dataset_id == dataset_id)).all())
+        for item in items:
+            if not isinstance(item, tuple | list) or len(item) != 2:
+                raise FieldError("variables", "each variable comes with its justification")
+            name, justification = item
+            if name not in kinds:
+                raise FieldError("variables", f"dataset {dataset_id} has no variable {name!r}")
+            if kinds[name] == VariableKind.DIRECT_IDENTIFIER:
+                raise FieldError("variables", f"{dataset_id}.{name} is a direct identifier and "
+                                              "can never be requested (data minimisation)")
+            if any(d == dataset_id and v == name for d, v, _ in wanted):
+                raise FieldError("variables", f"{dataset_id}.{name} is requested twice")
+            why = validation.text(f"variables.{dataset_id}.{name}", justification,
+                                  max_len=2000, min_len=1, multiline=True)
+            wanted.append((dataset_id, name, why))
+    if not wanted:
+        raise FieldError("variables", "an application must request at least one variable")
+    if len(wanted) > MAX_VARIABLES:
+        raise FieldError("variables", f"at most {MAX_VARIABLES} variables per application")
+    return wanted
+
+
+def _clean(session: Session, actor: Actor, form: ApplicationForm, today: date) -> _Clean:
+    """Check every field of the form, in order, before anything is written."""
+    title = validation.text("title", form.title, max_len=300, min_len=3)
+    summary = validation.text("summary", form.summary, max_len=5000, multiline=True)
+    values: dict[str, Any] = {
+        "scientific_purpose": validation.text("scientific_purpose", form.scientific_purpose,
+                                              max_len=10_000, multiline=True),
+        "public_interest": validation.text("public_interest", form.public_interest,
+                                           max_len=5000, multiline=True),
+        "ethics_reference": validation.text("ethics_reference", form.ethics_reference,
+                                            max_len=200),
+        "planned_outputs": validation.text("planned_outputs", form.planned_outputs,
+                                           max_len=5000, multiline=True),
+    }
+    try:
+        basis = LegalBasis(form.legal_basis)
+    except ValueError:
+        raise FieldError("legal_basis", "must be " + " or ".join(b.value for b in LegalBasis)) \
+            from None
+    other = validation.text("legal_basis_other", form.legal_basis_other, max_len=2000,
+                            multiline=True)
+    if basis is LegalBasis.OTHER and len(other) < 10:
+        raise FieldError("legal_basis_other", "state the legal basis (at least 10 characters)")
+    values["legal_basis"] = basis.value
+    values["legal_basis_other"] = other if basis is LegalBasis.OTHER else ""
+    values["population"] = json.dumps({
+        "years": validation.years("years", form.years, today),
+        "levels": validation.levels("levels", form.levels),
+        "territories": validation.territories("territories", form.territories)},
+        ensure_ascii=False, sort_keys=True)
+    end_date = validation.future_date("end_date", form.end_date, today)
+    variables = _variables(session, form.variables)
+    members = _members(session, actor, form, today)
+    return _Clean(title, summary, end_date, variables, members, values)
+
+
+def _form(form: ApplicationForm | None, given: Mapping[str, Any]) -> ApplicationForm:
+    if form is not None:
+        if given:
+            raise TypeError("pass either an ApplicationForm or its fields, not both")
+        return form
+    unknown = sorted(set(given) - FORM_FIELDS)
+    if unknown:
+        raise FieldError(unknown[0], "is not a field of the application")
+    try:
+        return ApplicationForm(**given)
+    except TypeError:
+        missing = sorted(f.name for f in fields(ApplicationForm)
+                         if f.name not in given and f.default is MISSING
+                         and f.default_factory is MISSING)
+        raise FieldError(missing[0] if missing else "form", "is required") from None
+
+
+def protocol_path(projects_dir: Path, project_id: str, sha256: str) -> Path:
+    """Where a project's protocol with this SHA-256 is stored."""
+    return projects_dir / project_id / "protocol" / f"{sha256}.pdf"
+
+
+def _store_protocol(session: Session, project: Project, data: bytes,
+                    projects_dir: Path | None) -> str:
+    if projects_dir is None:
+        raise ValueError("storing a protocol needs projects_dir (settings.projects_dir)")
+    digest = sha256_bytes(data)
+    path = protocol_path(projects_dir, project.id, digest)
+    existed = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data, mode=0o440)
+    if not existed:
+        on_outcome(session, rolled_back=lambda: path.unlink(missing_ok=True))
+    project.protocol_sha256, project.protocol_size = digest, len(data)
+    return digest
+
+
+def _write(session: Session, project: Project, clean: _Clean) -> None:
+    project.title, project.summary, project.end_date = clean.title, clean.summary, clean.end_date
+    for key, value in clean.values.items():
+        setattr(project, key, value)
+    existing = {m.username: m for m in members_of(session, project.id)}
+    wanted = dict(clean.members)
+    for name, membership in existing.items():
+        if name not in wanted:
+            session.delete(membership)
+    for name, institution in wanted.items():
+        if name in existing:
+            existing[name].institution = institution
+        else:
+            session.add(Membership(project_id=project.id, username=name,
+                                   institution=institution,
+                                   role_in_project="pi" if name == project.principal_investigator
+                                   else "member"))
+    session.execute(delete(RequestedVariable).where(RequestedVariable.project_id == project.id))
+    for dataset_id, name, justification in clean.variables:
+        session.add(RequestedVariable(project_id=project.id, dataset_id=dataset_id,
+                                      variable=name, justification=justification))
+
+
+def create_application(session: Session, actor: Actor, form: ApplicationForm | None = None,
+                       *, protocol: bytes | None = None, projects_dir: Path | None = None,
+                       today: date | None = None, **form_fields: Any) -> Project:
+    """Create a draft application from ``form`` (or its fields as keywords), audited.
+
+    The actor (an accredited researcher) becomes its principal investigator. Raises
+    ``PermissionDenied`` or a ``FieldError`` naming the refused field, storing nothing.
+    """
+    policy.check_apply_for_project(actor)
+    today = today or date.today()
+    clean = _clean(session, actor, _form(form, form_fields), today)
+    if protocol is not None:
+        protocol = validation.pdf("protocol", protocol)
+    project = Project(id="prj-" + secrets.token_hex(4), title=clean.title,
+                      summary=clean.summary, status=ProjectStatus.DRAFT.value, version=1,
+                      principal_investigator=actor.username, end_date=clean.end_date,
+                      created_at=utcnow(), review_round=0)
+    session.add(project)
+    session.flush()
+    _write(session, project, clean)
+    session.flush()
+    digest = _store_protocol(session, project, protocol, projects_dir) \
+        if protocol is not None else None
+    audit.record(session, actor=actor.username, action="project.created", object_type="project",
+                 object_id=project.id, project_id=project.id,
+                 details={"title": clean.title,
+                          "variables": [f"{d}.{v}" for d, v, _ in clean.variables],
+                          "members": [m for m, _ in clean.members],
+                          **({"protocol_sha256": digest} if digest else {})})
+    return project
+
+
+def update_application(session: Session, actor: Actor, project_id: str,
+                       form: ApplicationForm | None = None, *, version: int,
+                       protocol: bytes | None = None, projects_dir: Path | None = None,
+                       today: date | None = None, **form_fields: Any) -> Project:
+    """Replace a draft's (or a returned application's) content; ``version`` is the one the
+    researcher edited, refused if the application changed meanwhile."""
+    project = locked_project(session, project_id)
+    policy.check_edit_application(actor, [m.username for m in members_of(session, project_id)])
+    if project.status not in EDITABLE:
+        raise PermissionDenied(f"the application is {project.status}; it can be edited only as "
+                               "a draft or when DEPP staff asked for changes")
+    check_version(f"project {project_id}", project.version, version)
+    today = today or date.today()
+    pi = people.actor_for(session, project.principal_investigator, today)
+    clean = _clean(session, pi, _form(form, form_fields), today)
+    if protocol is not None:
+        protocol = validation.pdf("protocol", protocol)
+    _write(session, project, clean)
+    project.version += 1
+    session.flush()
+    digest = _store_protocol(session, project, protocol, projects_dir) \
+        if protocol is not None else None
+    audit.record(session, actor=actor.username, action="project.updated", object_type="project",
+                 object_id=project_id, project_id=project_id,
+                 details={"title": clean.title, "version": project.version,
+                          "variables": [f"{d}.{v}" for d, v, _ in clean.variables],
+                          "members": [m for m, _ in clean.members],
+                          **({"protocol_sha256": digest} if digest else {})})
+    return project
+
+
+def submit(session: Session, actor: Actor, project_id: str, *, version: int | None = None,
+           today: date | None = None) -> Project:
+    """Submit a draft, or resubmit an application returned for changes.
+
+    A second submission of the same application raises :class:`AlreadySubmitted` and
+    changes nothing (no status change, no audit event, no notification).
+    """
+    project = locked_project(session, project_id)
+    members = [m.username for m in members_of(session, project_id)]
+    policy.check_view_project(actor, members)
+    if project.status in WAITING_FOR_REVIEW:
+        raise AlreadySubmitted(f"project {project_id} was already submitted (it is "
+                               f"{project.status}); nothing was changed")
+    check_version(f"project {project_id}", project.version, version)
+    today = today or date.today()
+    for name in REQUIRED_AT_SUBMIT:
+        if not str(getattr(project, name)).strip():
+            raise FieldError(name, "is required to submit the application")
+    if project.end_date <= today:
+        raise FieldError("end_date", f"the requested end date {project.end_date.isoformat()} "
+                                     "has passed; edit the application first")
+    target = ProjectStatus.RESUBMITTED if project.status == ProjectStatus.CHANGES_REQUESTED \
+        else ProjectStatus.SUBMITTED
+    advance(session, actor, project, target, extra_facts={"today": today})
+    return project
