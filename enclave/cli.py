@@ -121,6 +121,37 @@ def cmd_catalogue_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
+    """The periodic work (run it from cron or a timer every few minutes): expire projects,
+    finish interrupted destructions, warn expiring accreditations, send e-mail, checkpoint."""
+    import os
+
+    from access_requests import lifecycle, notifications, safe_people
+    from enclave.core import policy
+
+    enclave = _open(settings)
+    try:
+        expired = lifecycle.expire_due(enclave.db)
+        cleaned = lifecycle.finish_pending_destruction(enclave.db)
+        with enclave.db.transaction() as session:
+            warned = safe_people.warn_expiring_accreditations(
+                session, policy.SYSTEM, within_days=settings.accreditation_warning_days)
+        print(f"expired projects: {len(expired)}; destructions finished: {len(cleaned)}; "
+              f"accreditation warnings: {len(warned)}")
+        if settings.smtp_host:
+            report = notifications.deliver_email(
+                enclave.db, host=settings.smtp_host, port=settings.smtp_port,
+                sender=settings.smtp_sender, username=settings.smtp_username or None,
+                password=os.environ.get("ENCLAVE_SMTP_PASSWORD") or None)
+            print(f"e-mail: {report}")
+        else:
+            print("e-mail: no SMTP server configured (ENCLAVE_SMTP_HOST); in-app only")
+        enclave.checkpoint_if_due()
+    finally:
+        enclave.close()
+    return 0
+
+
 def cmd_keys_new_master(args: argparse.Namespace, settings: Settings) -> int:
     """Print a new random master key for the operator's secret store (not stored anywhere)."""
     from enclave.core.keystore import generate_master_key_text
@@ -200,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="catalogue_command", required=True, metavar="ACTION")
     csub.add_parser("load", help="reload it from the raw zone's metadata") \
         .set_defaults(handler=cmd_catalogue_load)
+
+    p = sub.add_parser("tick", help="periodic work: expiry, warnings, e-mail, checkpoints")
+    p.set_defaults(handler=cmd_tick)
 
     p = sub.add_parser("keys", help="key management")
     ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

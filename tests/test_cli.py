@@ -80,3 +80,12 @@ def test_commands_refuse_an_uninitialised_enclave(tmp_path: Path) -> None:
     result = _run(tmp_path / "var", "audit", "verify")
     assert result.returncode == 2
     assert "enclave init" in result.stderr
+
+
+def test_tick_runs_the_periodic_work_without_smtp(tmp_path: Path) -> None:
+    home = tmp_path / "var"
+    assert _run(home, "init", "--with-demo-accounts").returncode == 0
+    result = _run(home, "tick")
+    assert result.returncode == 0, result.stderr
+    assert "expired projects: 0" in result.stdout
+    assert "no SMTP server configured" in result.stdout

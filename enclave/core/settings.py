@@ -17,7 +17,8 @@ from enclave.core.exceptions import SettingsError
 
 ENV_PREFIX = "ENCLAVE_"
 #: Environment variables that are secrets or locations, never settings fields.
-RESERVED_ENV = frozenset({"ENCLAVE_MASTER_KEY", "ENCLAVE_CONFIG", "ENCLAVE_TEST_POSTGRES_URL",
+RESERVED_ENV = frozenset({"ENCLAVE_MASTER_KEY", "ENCLAVE_SMTP_PASSWORD", "ENCLAVE_CONFIG",
+                          "ENCLAVE_TEST_POSTGRES_URL",
                           "ENCLAVE_REQUIRE_POSTGRES", "ENCLAVE_OUTPUTS_DIR", "ENCLAVE_NOTEBOOK"})
 
 
@@ -43,6 +44,11 @@ class Settings:
     hub_bind_url: str = "http://127.0.0.1:8000"
     hub_api_url: str = "http://127.0.0.1:8081"
     proxy_api_url: str = "http://127.0.0.1:8001"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = "enclave@localhost"
+    smtp_username: str = ""
+    accreditation_warning_days: int = 90
     demo_seed: int = 20261128
     demo_pupils: int = 2000
     log_level: str = "INFO"
