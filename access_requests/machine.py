@@ -152,6 +152,14 @@ def _may_reinstate(actor: Actor, facts: Mapping[str, Any]) -> str | None:
     return None
 
 
+def past_end_date(actor: Actor, facts: Mapping[str, Any]) -> str | None:
+    """A project expires only after its end date (the last day of access)."""
+    end, today = facts.get("end_date"), facts.get("today")
+    if not isinstance(end, date) or not isinstance(today, date) or today <= end:
+        return f"the project's end date ({end}) has not passed"
+    return None
+
+
 S = ProjectStatus
 T = Transition
 STAFF, RESEARCHER, SYSTEM_ROLE = Role.DEPP_STAFF, Role.RESEARCHER, Role.SYSTEM
@@ -169,9 +177,9 @@ PROJECT_MACHINE: StateMachine[ProjectStatus] = StateMachine("project", ProjectSt
     T(S.APPROVED, S.REVOKED, STAFF, "project.revoked", not_a_member),
     T(S.ACTIVE, S.REVOKED, STAFF, "project.revoked", not_a_member),
     T(S.SUSPENDED, S.REVOKED, STAFF, "project.revoked", not_a_member),
-    T(S.APPROVED, S.EXPIRED, SYSTEM_ROLE, "project.expired"),
-    T(S.ACTIVE, S.EXPIRED, SYSTEM_ROLE, "project.expired"),
-    T(S.SUSPENDED, S.EXPIRED, SYSTEM_ROLE, "project.expired"),
+    T(S.APPROVED, S.EXPIRED, SYSTEM_ROLE, "project.expired", past_end_date),
+    T(S.ACTIVE, S.EXPIRED, SYSTEM_ROLE, "project.expired", past_end_date),
+    T(S.SUSPENDED, S.EXPIRED, SYSTEM_ROLE, "project.expired", past_end_date),
     T(S.ACTIVE, S.CLOSED, STAFF, "project.closed", not_a_member),
     T(S.SUSPENDED, S.CLOSED, STAFF, "project.closed", not_a_member),
     T(S.REVOKED, S.CLOSED, STAFF, "project.closed", not_a_member),

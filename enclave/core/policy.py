@@ -282,7 +282,7 @@ def _review_output(actor: Actor, members: Collection[str], author: str,
 def _release_output(actor: Actor, members: Collection[str],
                     approvers: Collection[str]) -> str | None:
     """A controller releases once two distinct controllers approved every file."""
-    if (reason := _needs(actor, Role.OUTPUT_CHECKER, Role.SYSTEM)) is not None:
+    if (reason := _needs(actor, Role.OUTPUT_CHECKER)) is not None:
         return reason
     if actor.username in members:
         return f"{actor.username} belongs to this project and may not release its outputs"
@@ -300,7 +300,19 @@ def _download_release(actor: Actor, requester: str) -> str | None:
     return None
 
 
+def _read_reviews(actor: Actor, members: Collection[str]) -> str | None:
+    """Controllers outside the project and the ethics committee see reviewers' votes."""
+    if actor.has(Role.ETHICS_COMMITTEE):
+        return None
+    if (reason := _needs(actor, Role.OUTPUT_CHECKER)) is not None:
+        return reason
+    if actor.username in members:
+        return f"{actor.username} belongs to this project and may not see its reviews"
+    return None
+
+
 check_request_output, can_request_output = _pair(_request_output)
+check_read_reviews, can_read_reviews = _pair(_read_reviews)
 check_review_output, can_review_output = _pair(_review_output)
 check_release_output, can_release_output = _pair(_release_output)
 check_download_release, can_download_release = _pair(_download_release)
@@ -422,3 +434,36 @@ def is_a_member(actor: Actor, facts: Mapping[str, Any]) -> str | None:
     if actor.username not in facts.get("members", ()):
         return f"{actor.username} is not a member of this project"
     return None
+
+
+# -- differential privacy budgets -------------------------------------------------------------
+
+def _set_privacy_budget(actor: Actor, members: Collection[str]) -> str | None:
+    """DEPP staff set a project's privacy budget on a dataset, never for a project of theirs."""
+    if (reason := _needs(actor, Role.DEPP_STAFF)) is not None:
+        return reason
+    if actor.username in members:
+        return f"{actor.username} is a member of this project and may not set its privacy budget"
+    return None
+
+
+def _spend_privacy_budget(actor: Actor, members: Collection[str], agreed: Collection[str],
+                          project_active: bool) -> str | None:
+    """Only members who may use the project's data spend its privacy budget on DP queries."""
+    return _use_project_data(actor, members, agreed, project_active)
+
+
+def _read_privacy_ledger(actor: Actor, members: Collection[str]) -> str | None:
+    """The ethics committee and DEPP staff read every budget ledger; researchers their own."""
+    if actor.has(Role.ETHICS_COMMITTEE) or actor.has(Role.DEPP_STAFF) or actor.has(Role.SYSTEM):
+        return None
+    if (reason := _needs(actor, Role.RESEARCHER)) is not None:
+        return reason
+    if actor.username not in members:
+        return f"{actor.username} is not a member of this project"
+    return None
+
+
+check_set_privacy_budget, can_set_privacy_budget = _pair(_set_privacy_budget)
+check_spend_privacy_budget, can_spend_privacy_budget = _pair(_spend_privacy_budget)
+check_read_privacy_ledger, can_read_privacy_ledger = _pair(_read_privacy_ledger)

@@ -25,12 +25,12 @@ from sqlalchemy import select
 
 from access_requests import workflow as projects
 from anonymization.pseudonyms import Pseudonymiser
-from enclave.core import audit, policy
+from enclave.core import audit, policy, statemachine
 from enclave.core.catalogue import dataset_spec
 from enclave.core.db import Database, utcnow
 from enclave.core.exceptions import ValidationError
 from enclave.core.files import fsync_dir, sha256_bytes, sha256_file, write_atomic
-from enclave.core.keystore import KeyStore
+from enclave.core.keystore import KeyStore, ProjectKey
 from enclave.core.policy import Actor
 from enclave.core.settings import Settings
 from enclave.provisioning.models import Extract
@@ -105,11 +105,17 @@ def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor
         policy.check_build_extract(actor, facts["members"])
         approved = projects.approved_variables(session, project_id)
         specs = {d: dataset_spec(session, settings.raw_dir, d) for d in approved}
+        # Under the project's row lock, so that concurrent builds agree on the key below.
+        statemachine.lock(session, projects.get_project(session, project_id))
         last = session.execute(select(Extract.version).where(Extract.project_id == project_id)
                                .order_by(Extract.version.desc()).limit(1)).scalar()
-        key = keys.project_key(session, project_id) if last else None
-        if key is None:
-            key = keys.create_project_key(session, project_id, actor.username)
+        # Reuse the project's key whenever one exists (not only once an extract exists): a key
+        # left by a failed or concurrent first build must not be replaced by another, or the
+        # versions of one project would carry different pseudonyms.
+        has_key = session.execute(select(ProjectKey.key_id).where(
+            ProjectKey.project_id == project_id).limit(1)).first() is not None
+        key = keys.project_key(session, project_id) if has_key else \
+            keys.create_project_key(session, project_id, actor.username)
     version = (last or 0) + 1
     root = extract_root(settings, project_id)
     root.mkdir(parents=True, exist_ok=True)
@@ -140,7 +146,14 @@ def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor
         manifest_bytes = (audit.canonical_json(manifest) + "\n").encode()
         write_atomic(tmp / "manifest.json", manifest_bytes, mode=0o440)
         fsync_dir(tmp)
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():  # a concurrent build of the same version got there first
+                raise ValidationError(f"extract v{version} of {project_id} is being built by "
+                                      "someone else; build again once it is published") \
+                    from None
+            raise
         fsync_dir(root)
         try:
             with db.transaction() as session:

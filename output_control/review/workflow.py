@@ -37,6 +37,7 @@ from output_control.rules import check_output, load_policy
 SIDECAR_SUFFIX = ".sidecar.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_SIDECAR_BYTES = 8 * MAX_FILE_BYTES + 1024 * 1024  # as output_control.sidecar reads them
 
 
 class RequestStatus(StrEnum):
@@ -90,6 +91,10 @@ REQUEST_MACHINE: StateMachine[RequestStatus] = StateMachine("output_request", Re
 ))
 
 
+def _regular_file(path: Path) -> bool:
+    return not path.is_symlink() and path.is_file()
+
+
 def _get(session: Session, request_id: str) -> OutputRequest:
     request = session.get(OutputRequest, request_id)
     if request is None:
@@ -125,6 +130,12 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
             raise ValidationError(f"{name} is not a regular file of the project's outputs")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ValidationError(f"{name} is larger than {MAX_FILE_BYTES} bytes")
+        sidecar = source / (name + SIDECAR_SUFFIX)
+        # A sidecar that is a link or not a regular file is not copied: the file is then
+        # frozen with a failed integrity check (fail closed, visible to the controllers).
+        if _regular_file(sidecar) and sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+                raise ValidationError(f"the sidecar of {name} is larger than "
+                                      f"{MAX_SIDECAR_BYTES} bytes")
     request_id = "out-" + secrets.token_hex(5)
     folder = settings.projects_dir / project_id / "requests" / request_id
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +146,7 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
         for name, file_justification in sorted(files.items()):
             for suffix in ("", SIDECAR_SUFFIX):
                 src = source / (name + suffix)
-                if src.exists() and not src.is_symlink():
+                if _regular_file(src):
                     shutil.copyfile(src, tmp / (name + suffix))
                     os.chmod(tmp / (name + suffix), 0o440)
             frozen = tmp / name
@@ -154,6 +165,10 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
         raise
     try:
         with db.transaction() as session:
+            # Re-check in the transaction that stores the request: a suspension or a revoked
+            # membership between the first check and now must win.
+            f = projects.facts(session, project_id)
+            policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
             session.add(OutputRequest(id=request_id, project_id=project_id,
                                       requester=actor.username,
                                       status=RequestStatus.SUBMITTED.value, version=1,
@@ -172,6 +187,15 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return request_id
+
+
+def withdraw(db: Database, actor: Actor, request_id: str, reason: str = "") -> None:
+    """The requester's project members withdraw a request that is still under review."""
+    with db.transaction() as session:
+        request = _get(session, request_id)
+        statemachine.move(session, actor, REQUEST_MACHINE, request, S.WITHDRAWN,
+                          facts=projects.facts(session, request.project_id),
+                          details={"reason": reason[:2000]} if reason else None)
 
 
 def approval_state(session: Session, request_id: str) -> tuple[ApprovalState, list[str]]:
@@ -210,7 +234,11 @@ def review(db: Database, actor: Actor, request_id: str, votes: dict[str, Decisio
         if set(votes) != set(files):
             raise ValidationError("a review must vote on every file: " + ", ".join(sorted(files)))
         for name, decision in votes.items():
-            decision = Decision(decision)
+            try:
+                decision = Decision(decision)
+            except ValueError:
+                raise ValidationError(f"{decision!r} is not a vote on {name}: one of "
+                                      + ", ".join(d.value for d in Decision)) from None
             if decision == Decision.REJECT and not comments.get(name, "").strip():
                 raise ValidationError(f"rejecting {name} needs a comment")
             session.add(Review(request_id=request_id, file_id=files[name].id,
@@ -234,6 +262,8 @@ def review(db: Database, actor: Actor, request_id: str, votes: dict[str, Decisio
 def visible_votes(db: Database, actor: Actor, request_id: str) -> list[dict[str, str]]:
     """Votes a controller may see: their own, and the other's only once both have voted."""
     with db.sessions() as session:
+        request = _get(session, request_id)
+        policy.check_read_reviews(actor, projects.facts(session, request.project_id)["members"])
         state, _reviewers = approval_state(session, request_id)
         votes = session.execute(select(Review).where(Review.request_id == request_id)).scalars()
         both_in = state != ApprovalState.INCOMPLETE
@@ -289,7 +319,13 @@ def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
         write_atomic(tmp / "manifest.json", manifest_bytes, mode=0o440)
         write_atomic(tmp / "manifest.json.sig", (signature + "\n").encode(), mode=0o440)
         fsync_dir(tmp)
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():  # a concurrent release of the same request got there first
+                raise PermissionDenied(f"request {request_id} is already being released") \
+                    from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -40,7 +40,7 @@ def test_0002_keeps_existing_projects_and_seeds_the_agreement(empty_url: str) ->
                 "'', 'active', 3, 'alice', '2030-01-01', '2026-01-01 00:00:00+00:00')"))
             conn.execute(text("INSERT INTO project_members (project_id, username, "
                               "role_in_project) VALUES ('prj-old', 'alice', 'pi')"))
-        upgrade(db)
+        upgrade(db, "0002")
         assert current_revision(db) == "0002"
         with db.engine.connect() as conn:
             row = conn.execute(text(
@@ -52,7 +52,7 @@ def test_0002_keeps_existing_projects_and_seeds_the_agreement(empty_url: str) ->
                 .all() == ["DUA-2026.1"]
         command.downgrade(_alembic_config(db), "0001")
         assert current_revision(db) == "0001"
-        upgrade(db)
+        upgrade(db, "0002")
         assert current_revision(db) == "0002"
     finally:
         db.dispose()

@@ -65,7 +65,8 @@ RULES: dict[str, tuple[Args, frozenset[Role]]] = {
     "review_output": (lambda a: (a, ["alice", "bob"], "alice", ["carol"]),
                       frozenset({R.OUTPUT_CHECKER})),
     "release_output": (lambda a: (a, ["alice"], ["carol", "dave"]),
-                       frozenset({R.OUTPUT_CHECKER, R.SYSTEM})),
+                       frozenset({R.OUTPUT_CHECKER})),
+    "read_reviews": (_outsider_facts, frozenset({R.OUTPUT_CHECKER, R.ETHICS_COMMITTEE})),
     "download_release": (lambda a: (a, a.username), frozenset({R.RESEARCHER})),
     "destroy_project_key": (_no_facts, frozenset({R.DEPP_STAFF, R.SYSTEM})),
     "view_project": (lambda a: (a, [a.username]),
@@ -77,6 +78,10 @@ RULES: dict[str, tuple[Args, frozenset[Role]]] = {
     "publish_agreement": (_no_facts, frozenset({R.DEPP_STAFF})),
     "read_notifications": (lambda a: (a, a.username), ALL_ROLES),
     "deliver_notifications": (_no_facts, frozenset({R.PLATFORM_ADMIN, R.SYSTEM})),
+    "set_privacy_budget": (_outsider_facts, frozenset({R.DEPP_STAFF})),
+    "spend_privacy_budget": (_member_facts, frozenset({R.RESEARCHER})),
+    "read_privacy_ledger": (lambda a: (a, [a.username]),
+                            frozenset({R.RESEARCHER, R.DEPP_STAFF, R.ETHICS_COMMITTEE, R.SYSTEM})),
 }
 
 
@@ -377,3 +382,37 @@ def test_request_project_change_only_by_the_accredited_principal_investigator() 
 def test_read_notifications_only_ones_own() -> None:
     assert _outcome("read_notifications", _actor("rita", R.RESEARCHER), "alice") is False
     assert _outcome("read_notifications", _actor("rita", R.RESEARCHER), "rita") is True
+
+
+# -- differential privacy budgets: the rules added with the privacy budget ledger --------------
+
+def test_set_privacy_budget_refused_to_a_staff_member_of_the_project() -> None:
+    staff = ACTORS[R.DEPP_STAFF]
+    assert _outcome("set_privacy_budget", staff, ["alice", staff.username]) is False
+    assert _outcome("set_privacy_budget", staff, ["alice"]) is True
+    assert _outcome("set_privacy_budget", ACTORS[R.ETHICS_COMMITTEE], ["alice"]) is False
+
+
+@pytest.mark.parametrize(("members", "agreed", "active", "until", "allowed"), [
+    (["rita"], ["rita"], True, TODAY, True),
+    (["alice"], ["alice"], True, TODAY, False),     # not a member
+    (["rita"], [], True, TODAY, False),             # agreement not accepted
+    (["rita"], ["rita"], False, TODAY, False),      # project not active
+    (["rita"], ["rita"], True, YESTERDAY, False),   # training expired
+], ids=["member", "not-member", "no-agreement", "inactive-project", "expired-training"])
+def test_spend_privacy_budget_needs_the_right_to_use_the_data(
+        members: list[str], agreed: list[str], active: bool, until: date,
+        allowed: bool) -> None:
+    rita = _actor("rita", R.RESEARCHER, accredited_until=until)
+    assert _outcome("spend_privacy_budget", rita, members, agreed, active) is allowed
+    assert _outcome("use_project_data", rita, members, agreed, active) is allowed
+
+
+def test_read_privacy_ledger_by_oversight_or_by_the_project_s_own_researchers() -> None:
+    rita = _actor("rita", R.RESEARCHER)
+    assert _outcome("read_privacy_ledger", rita, ["rita"]) is True
+    assert _outcome("read_privacy_ledger", rita, ["alice"]) is False
+    for role in (R.ETHICS_COMMITTEE, R.DEPP_STAFF):
+        assert _outcome("read_privacy_ledger", ACTORS[role], []) is True
+    for role in (R.OUTPUT_CHECKER, R.PLATFORM_ADMIN, R.DATA_PROVIDER):
+        assert _outcome("read_privacy_ledger", ACTORS[role], [ACTORS[role].username]) is False
