@@ -70,3 +70,20 @@ def sqlite_enclave(tmp_path: Path) -> Iterator[Enclave]:
     opened = Enclave.open(settings, env={})
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_project_groups_made_by_the_tests() -> Iterator[None]:
+    """Each sandboxed run makes a Unix group per project; give back those the tests made."""
+    import grp
+
+    from enclave.sandbox import accounts
+
+    before = {g.gr_name for g in grp.getgrall()}
+    yield
+    if os.geteuid() != 0:
+        return
+    for group in grp.getgrall():
+        name = group.gr_name
+        if name.startswith(accounts.GROUP_PREFIX + "prj-") and name not in before:
+            accounts.remove_project_group(name.removeprefix(accounts.GROUP_PREFIX))
