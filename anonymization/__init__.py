@@ -5,6 +5,8 @@
   suda2, a record-level risk table);
 - `anonymization.protection`: sdcMicro's protection methods (globalRecode, topBotCoding,
   localSuppression, pram, MDAV microaggregation, addNoise) and utility measures;
+- `anonymization.dp`: differential privacy (count, sum, mean, histogram, quantile) through
+  diffprivlib, with explicit bounds and per-pupil contribution bounds;
 - `anonymization.exceptions`: errors whose messages state the rule that was broken.
 
 The subpackages are imported on demand so that pseudonymisation stays light to import.

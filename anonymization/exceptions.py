@@ -350,3 +350,121 @@ class TooFewRecordsError(AnonymizationError, ValueError):
 
     def __reduce__(self) -> tuple[type, tuple[str, int, int, str]]:
         return (type(self), (self.method, self.records, self.k, self.where))
+
+
+# --------------------------------------------------------------------------- differential privacy
+# Raised by `anonymization.dp` (differentially private statistics through diffprivlib). Messages
+# name functions, columns, parameters and counts, never a data value: a DP query's inputs are
+# confidential, and only its noisy output may leave.
+
+
+class DifferentialPrivacyError(AnonymizationError):
+    """Base class of the errors of `anonymization.dp`: the query was refused, nothing computed."""
+
+
+class MissingBoundsError(DifferentialPrivacyError, ValueError):
+    """A bound of a DP query is missing: bounds are never read from the data, they are given."""
+
+    def __init__(self, function: str, name: str) -> None:
+        self.function = function
+        self.name = name
+        super().__init__(
+            f"{function}: {name} is missing; a differentially private query needs explicit "
+            f"bounds set from domain knowledge (a score scale, a plausible maximum), because "
+            f"bounds read from the data (its minimum and maximum) leak the extreme records"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.function, self.name))
+
+
+class InvalidBoundsError(DifferentialPrivacyError, ValueError):
+    """Bounds of a DP query are not two finite numbers with lower < upper."""
+
+    def __init__(self, function: str, name: str, detail: str) -> None:
+        self.function = function
+        self.name = name
+        self.detail = detail
+        super().__init__(
+            f"{function}: {name} must be (lower, upper), two finite numbers with lower < upper "
+            f"(or, for bin edges, a strictly increasing sequence of finite numbers); {detail}"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (type(self), (self.function, self.name, self.detail))
+
+
+class DPParameterError(DifferentialPrivacyError, ValueError):
+    """A parameter of a DP query breaks its rule (epsilon <= 0, max_contributions < 1, ...)."""
+
+    def __init__(self, function: str, name: str, rule: str, value: object) -> None:
+        self.function = function
+        self.name = name
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{function}: parameter {name!r} must be {rule}; got {value!r}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, object]]:
+        return (type(self), (self.function, self.name, self.rule, self.value))
+
+
+class DPInputError(DifferentialPrivacyError, TypeError):
+    """A DP query was given something it cannot compute on (not a DataFrame, a text column)."""
+
+    def __init__(self, function: str, detail: str) -> None:
+        self.function = function
+        self.detail = detail
+        super().__init__(f"{function}: {detail}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.function, self.detail))
+
+
+class DPColumnError(DifferentialPrivacyError, LookupError):
+    """A column named for a DP query (the values or the pupil identifier) is not in the data."""
+
+    def __init__(self, function: str, column: object, available: Sequence[str]) -> None:
+        self.function = function
+        self.column = column
+        self.available = tuple(str(name) for name in available)
+        shown = ", ".join(repr(name) for name in self.available) or "none"
+        super().__init__(
+            f"{function}: column {column!r} is not in the data; every column named for a DP "
+            f"query must exist (available columns: {shown})"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, object, tuple[str, ...]]]:
+        return (type(self), (self.function, self.column, self.available))
+
+
+class DPMissingValueError(DifferentialPrivacyError, ValueError):
+    """A column of a DP query holds missing values: they must be dropped or imputed first."""
+
+    def __init__(self, function: str, column: str, count: int) -> None:
+        self.function = function
+        self.column = column
+        self.count = count
+        super().__init__(
+            f"{function}: column {column!r} has {count} missing value(s); a DP query counts "
+            f"every row and bounds every value, so drop or impute missing values first (a "
+            f"missing pupil identifier would hide how many rows one pupil contributes)"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int]]:
+        return (type(self), (self.function, self.column, self.count))
+
+
+class PrivacyLeakError(DifferentialPrivacyError, RuntimeError):
+    """diffprivlib warned of a privacy leak (PrivacyLeakWarning): the query is refused."""
+
+    def __init__(self, function: str, warning: str) -> None:
+        self.function = function
+        self.warning = warning
+        super().__init__(
+            f"{function}: diffprivlib reported a privacy leak and the result was discarded "
+            f"({warning}); a DP query must not learn anything from the data outside its "
+            f"mechanism"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.function, self.warning))

@@ -39,9 +39,9 @@ __all__ = [
     "check_output",
     "check_table",
     "crosstab",
-    "pivot_table",
     "load_policy",
     "parse_policy",
+    "pivot_table",
     "read_output",
     "summarise",
 ]

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE = ["anonymization", "output_control/rules", "output_control/verdicts.py",
         "output_control/policy.py", "output_control/sidecar.py", "output_control/checked.py",
         "output_control/table.py", "output_control/labels.py", "output_control/files.py",
-        "enclave/demo_data"]
+        "enclave/demo_data", "anonymization/dp"]
 PURE_FORBIDDEN = ("enclave.core", "enclave.provisioning", "enclave.hub", "enclave.cli",
                   "enclave.demo", "access_requests", "output_control.review", "sqlalchemy",
                   "alembic", "jupyterhub", "fastapi", "tornado", "psycopg")
@@ -23,7 +23,8 @@ PURE_FORBIDDEN = ("enclave.core", "enclave.provisioning", "enclave.hub", "enclav
 CORE_FORBIDDEN = ("access_requests", "output_control", "enclave.provisioning", "enclave.hub",
                   "enclave.cli", "enclave.demo", "enclave.workspaces")
 #: Workflows never import edges.
-WORKFLOWS = ["access_requests", "output_control/review", "enclave/provisioning"]
+WORKFLOWS = ["access_requests", "output_control/review", "enclave/provisioning",
+             "enclave/privacy_budget"]
 EDGE_MODULES = ("enclave.hub", "enclave.cli", "enclave.demo")
 
 

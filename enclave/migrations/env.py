@@ -5,8 +5,16 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import output_control.review.models  # noqa: F401 - registers the tables on the metadata
+from access_requests import models as access_models
+from enclave.core import audit, catalogue, keystore, people
 from enclave.core.db import Base
+from enclave.privacy_budget import models as budget_models
+from enclave.provisioning import models as extract_models
+from output_control.review import models as review_models
+
+#: Importing these modules registers every table on the one metadata autogenerate compares.
+MODEL_MODULES = (access_models, audit, catalogue, keystore, people, budget_models,
+                 extract_models, review_models)
 
 target_metadata = Base.metadata
 config = context.config

@@ -1,0 +1,1 @@
+"""Tests of the differential privacy library (anonymization.dp)."""

@@ -1,0 +1,1 @@
+"""Tests of the privacy budget workflow (enclave.privacy_budget)."""
