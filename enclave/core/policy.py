@@ -90,6 +90,15 @@ def _needs(actor: Actor, *roles: Role) -> str | None:
     return None
 
 
+def _outsider(actor: Actor, members: Collection[str], role: Role, doing: str) -> str | None:
+    """Holding ``role`` and not a member of the project: nobody acts on their own project."""
+    if (reason := _needs(actor, role)) is not None:
+        return reason
+    if actor.username in members:
+        return f"{actor.username} is a member of this project and may not {doing}"
+    return None
+
+
 # -- people and the catalogue ---------------------------------------------------------------------
 
 def _manage_people(actor: Actor) -> str | None:
@@ -162,11 +171,7 @@ def _apply_for_project(actor: Actor) -> str | None:
 
 def _decide_on_project(actor: Actor, members: Collection[str]) -> str | None:
     """DEPP staff decide on applications, never on a project they are a member of."""
-    if (reason := _needs(actor, Role.DEPP_STAFF)) is not None:
-        return reason
-    if actor.username in members:
-        return f"{actor.username} is a member of this project and may not decide on it"
-    return None
+    return _outsider(actor, members, Role.DEPP_STAFF, "decide on it")
 
 
 def _use_project_data(actor: Actor, members: Collection[str], agreed: Collection[str],
@@ -214,11 +219,7 @@ def _edit_application(actor: Actor, members: Collection[str]) -> str | None:
 
 def _record_ethics_opinion(actor: Actor, members: Collection[str]) -> str | None:
     """The ethics committee gives opinions on applications, never on a project of its own."""
-    if (reason := _needs(actor, Role.ETHICS_COMMITTEE)) is not None:
-        return reason
-    if actor.username in members:
-        return f"{actor.username} is a member of this project and may not give an opinion on it"
-    return None
+    return _outsider(actor, members, Role.ETHICS_COMMITTEE, "give an opinion on it")
 
 
 def _accept_agreement(actor: Actor, members: Collection[str], approved: bool) -> str | None:
@@ -440,11 +441,7 @@ def is_a_member(actor: Actor, facts: Mapping[str, Any]) -> str | None:
 
 def _set_privacy_budget(actor: Actor, members: Collection[str]) -> str | None:
     """DEPP staff set a project's privacy budget on a dataset, never for a project of theirs."""
-    if (reason := _needs(actor, Role.DEPP_STAFF)) is not None:
-        return reason
-    if actor.username in members:
-        return f"{actor.username} is a member of this project and may not set its privacy budget"
-    return None
+    return _outsider(actor, members, Role.DEPP_STAFF, "set its privacy budget")
 
 
 def _spend_privacy_budget(actor: Actor, members: Collection[str], agreed: Collection[str],
