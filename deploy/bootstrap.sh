@@ -13,6 +13,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/bwrap ] || need+=(bubblewrap)
 if [ "${1:-}" = "--test" ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # Headless Chromium for the portal's browser tests (Playwright cannot download one here).
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

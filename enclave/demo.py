@@ -98,7 +98,9 @@ def welcome_banner(enclave: Enclave) -> str:
     url = enclave.settings.hub_bind_url.rstrip("/") + "/hub/login"
     lines = ["", "=" * 78,
              "  Enclave sécurisée de la DEPP (démo) — DEPP secure research data enclave (demo)",
-             "=" * 78, f"  Ouvrez / open: {url}", "",
+             "=" * 78, f"  Ouvrez / open: {url}",
+             f"  Portail / portal: {enclave.settings.hub_bind_url.rstrip('/')}/services/portal/",
+             "",
              "  Comptes de démonstration / demo accounts (mots de passe générés au premier "
              "démarrage,", f"  dans {_accounts_path(enclave)}):", "",
              *describe_demo_accounts(enclave), "",

@@ -19,7 +19,8 @@ ENV_PREFIX = "ENCLAVE_"
 #: Environment variables that are secrets or locations, never settings fields.
 RESERVED_ENV = frozenset({"ENCLAVE_MASTER_KEY", "ENCLAVE_SMTP_PASSWORD", "ENCLAVE_CONFIG",
                           "ENCLAVE_TEST_POSTGRES_URL",
-                          "ENCLAVE_REQUIRE_POSTGRES", "ENCLAVE_OUTPUTS_DIR", "ENCLAVE_NOTEBOOK"})
+                          "ENCLAVE_REQUIRE_POSTGRES", "ENCLAVE_REQUIRE_SANDBOX",
+                          "ENCLAVE_REQUIRE_BROWSER", "ENCLAVE_OUTPUTS_DIR", "ENCLAVE_NOTEBOOK"})
 
 
 class Mode(StrEnum):

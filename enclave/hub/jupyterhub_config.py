@@ -37,3 +37,9 @@ c.JupyterHub.spawner_class = SandboxNotAvailableSpawner
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.implicit_spawn_seconds = 0
 c.JupyterHub.template_vars = {"announcement_login": "Enclave sécurisée de la DEPP (démo)"}
+
+# The web portal: a managed service people reach through the hub's login (enclave.portal).
+from enclave.portal import hubconfig as portal  # noqa: E402
+
+c.JupyterHub.services.append(portal.service(settings))
+c.JupyterHub.load_roles.append(portal.access_role())
