@@ -6,6 +6,13 @@ replaces the pupil identifier by ``eleve = HMAC-SHA256(project key, INE)`` (see
 ``projects/<p>/extract/v<N>/``; the extract becomes visible only when the database row holding
 its manifest (files, rows, SHA-256, spec, key id, library versions) commits with its audit event.
 A failed build leaves no folder and no row.
+
+With an :class:`~enclave.provisioning.spec.ExtractSpec`, each batch is first filtered and
+transformed (:mod:`enclave.provisioning.transforms`); once a pupil-level file is written, its
+k-anonymity on the declared quasi-identifiers is measured and, where allowed, reached by local
+suppression (:mod:`enclave.provisioning.risk_report`); ``risk_report.json`` and its SHA-256
+join the manifest. An extract still below its target k is refused (nothing visible) unless
+DEPP staff give an ``override_reason``, which the manifest, the report and the audit event keep.
 """
 
 from __future__ import annotations
@@ -26,14 +33,17 @@ from sqlalchemy import select
 from access_requests import workflow as projects
 from anonymization.pseudonyms import Pseudonymiser
 from enclave.core import audit, policy, statemachine
-from enclave.core.catalogue import dataset_spec
+from enclave.core.catalogue import DatasetUnit, dataset_spec
 from enclave.core.db import Database, utcnow
-from enclave.core.exceptions import ValidationError
+from enclave.core.exceptions import PermissionDenied, ValidationError
 from enclave.core.files import fsync_dir, sha256_bytes, sha256_file, write_atomic
 from enclave.core.keystore import KeyStore, ProjectKey
-from enclave.core.policy import Actor
+from enclave.core.policy import Actor, Role
 from enclave.core.settings import Settings
 from enclave.provisioning.models import Extract
+from enclave.provisioning.risk_report import REPORT_NAME, protect_table
+from enclave.provisioning.spec import DatasetRules, ExtractSpec
+from enclave.provisioning.transforms import apply_rules
 
 PUPIL_PSEUDONYM = "eleve"
 BATCH_ROWS = 500_000
@@ -72,39 +82,63 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
+class KAnonymityRefused(ValidationError):
+    """The extract's k-anonymity is below target and no DEPP staff override was given."""
+
+
 def _build_dataset(src_files: list[Path], columns: list[str], pupil_column: str,
-                   pseudonymiser: Pseudonymiser, dst: Path) -> int:
-    """Stream one dataset's approved columns through the pseudonymiser into ``dst``."""
+                   pseudonymiser: Pseudonymiser, dst: Path,
+                   rules: DatasetRules | None = None) -> tuple[int, list[str]]:
+    """Stream one dataset's approved columns, filtered and transformed by ``rules``, through
+    the pseudonymiser into ``dst``; return the rows written and the output variables."""
+    rules = rules or DatasetRules()
     rows = 0
     writer: pq.ParquetWriter | None = None
     try:
         for src in src_files:
             for batch in pq.ParquetFile(src).iter_batches(batch_size=BATCH_ROWS,
                                                           columns=[pupil_column, *columns]):
-                out = pseudonymiser.batch(batch)
+                out = pseudonymiser.batch(apply_rules(batch, rules))
                 if writer is None:
                     writer = pq.ParquetWriter(dst, out.schema, compression="zstd")
                 writer.write_batch(out)
                 rows += out.num_rows
         if writer is None:  # no rows at all: still write a file with the right schema
             schema = pq.read_schema(src_files[0])
-            fields = [pa.field(PUPIL_PSEUDONYM, pa.string())]
-            fields += [schema.field(c) for c in columns]
+            source = pa.schema([schema.field(c) for c in [pupil_column, *columns]])
+            empty = apply_rules(pa.RecordBatch.from_pylist([], schema=source), rules)
+            fields = [pa.field(PUPIL_PSEUDONYM, pa.string()), *list(empty.schema)[1:]]
             pq.write_table(pa.Table.from_batches([], schema=pa.schema(fields)), dst)
+            return rows, [f.name for f in fields]
     finally:
         if writer is not None:
             writer.close()
-    return rows
+    return rows, pq.read_schema(dst).names
 
 
 def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor,
-                  project_id: str) -> BuiltExtract:
-    """Build the next extract version of an approved project and publish it, audited."""
+                  project_id: str, *, spec: ExtractSpec | None = None,
+                  override_reason: str | None = None) -> BuiltExtract:
+    """Build the next extract version of an approved project and publish it, audited.
+
+    ``spec`` filters and transforms the approved variables and declares quasi-identifiers
+    with a target k per pupil-level dataset; the build then measures k-anonymity, applies
+    local suppression where allowed, and writes ``risk_report.json``. An extract still below
+    its target k is refused, unless DEPP staff give ``override_reason``.
+    """
+    if override_reason is not None:
+        if not override_reason.strip():
+            raise ValidationError("override_reason must not be empty")
+        if not actor.has(Role.DEPP_STAFF):
+            raise PermissionDenied("only DEPP staff may override the k-anonymity target")
     with db.transaction() as session:
         facts = projects.facts(session, project_id)
         policy.check_build_extract(actor, facts["members"])
         approved = projects.approved_variables(session, project_id)
         specs = {d: dataset_spec(session, settings.raw_dir, d) for d in approved}
+        if spec is not None:
+            spec.check_against(approved, {d: s.pupil_id_variable for d, s in specs.items()},
+                               {d: s.unit == DatasetUnit.PUPIL for d, s in specs.items()})
         # Under the project's row lock, so that concurrent builds agree on the key below.
         statemachine.lock(session, projects.get_project(session, project_id))
         last = session.execute(select(Extract.version).where(Extract.project_id == project_id)
@@ -126,23 +160,47 @@ def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-v{version}-", dir=root))
     try:
         files = []
+        risk: dict[str, dict[str, Any]] = {}
         for dataset_id, variables in approved.items():
-            spec = specs[dataset_id]
-            pupil = spec.pupil_id_variable
+            raw_spec = specs[dataset_id]
+            pupil = raw_spec.pupil_id_variable
             columns = [v for v in variables if v != pupil]
             pseudonymiser = Pseudonymiser(key.material, {pupil: PUPIL_PSEUDONYM})
             dst = tmp / f"{dataset_id}.parquet"
-            rows = _build_dataset(spec.part_paths(), columns, pupil, pseudonymiser, dst)
+            rules = spec.rules(dataset_id) if spec else DatasetRules()
+            rows, variables_out = _build_dataset(raw_spec.part_paths(), columns, pupil,
+                                                 pseudonymiser, dst, rules)
+            if rules.quasi_identifiers:
+                risk[dataset_id] = {"file": dst.name, **protect_table(dst, rules)}
             os.chmod(dst, 0o440)
             files.append({"name": dst.name, "dataset": dataset_id, "rows": rows,
-                          "sha256": sha256_file(dst),
-                          "variables": [PUPIL_PSEUDONYM, *columns]})
+                          "sha256": sha256_file(dst), "variables": variables_out})
+        below = {d: r["violations_after"] for d, r in risk.items() if r["violations_after"]}
+        if below and override_reason is None:
+            raise KAnonymityRefused(
+                "extract refused: k-anonymity below target for " + ", ".join(
+                    f"{d} ({n} records with fk < {risk[d]['k']})" for d, n in below.items())
+                + "; DEPP staff may override with a reason")
+        override = None if not below else {"reason": override_reason, "by": actor.username,
+                                           "violations": below}
+        report_entry = None
+        if spec is not None:
+            report = {"format": "enclave-risk-report/1", "project": project_id,
+                      "version": version, "tables": risk, "override": override}
+            report_bytes = (audit.canonical_json(report) + "\n").encode()
+            write_atomic(tmp / REPORT_NAME, report_bytes, mode=0o440)
+            report_entry = {"name": REPORT_NAME, "sha256": sha256_bytes(report_bytes)}
         manifest = {"format": "enclave-extract-manifest/1", "project": project_id,
                     "version": version, "key_id": key.key_id, "key_version": key.version,
                     "spec": {"datasets": approved, "pseudonym": {
                         "variable": PUPIL_PSEUDONYM, "method": "HMAC-SHA256/128 base32"}},
                     "files": files, "libraries": _library_versions(),
                     "built_by": actor.username, "built_at": utcnow().isoformat()}
+        if spec is not None:
+            manifest["extract_spec"] = spec.to_dict()
+            manifest["risk_report"] = report_entry
+        if override is not None:
+            manifest["override"] = override
         manifest_bytes = (audit.canonical_json(manifest) + "\n").encode()
         write_atomic(tmp / "manifest.json", manifest_bytes, mode=0o440)
         fsync_dir(tmp)
@@ -166,7 +224,10 @@ def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor
                              object_type="extract", object_id=f"{project_id}/v{version}",
                              project_id=project_id,
                              details={"files": [{k: f[k] for k in ("name", "rows", "sha256")}
-                                                for f in files], "key_id": key.key_id})
+                                                for f in files], "key_id": key.key_id,
+                                      **({"risk_report": report_entry} if report_entry
+                                         else {}),
+                                      **({"override": override} if override else {})})
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
