@@ -248,7 +248,13 @@ def _publish_agreement(actor: Actor) -> str | None:
     return _needs(actor, Role.DEPP_STAFF)
 
 
+def _open_review_queue(actor: Actor) -> str | None:
+    """DEPP staff open the queue of applications (deciding is then checked per project)."""
+    return _needs(actor, Role.DEPP_STAFF)
+
+
 check_apply_for_project, can_apply_for_project = _pair(_apply_for_project)
+check_open_review_queue, can_open_review_queue = _pair(_open_review_queue)
 check_view_project, can_view_project = _pair(_view_project)
 check_edit_application, can_edit_application = _pair(_edit_application)
 check_record_ethics_opinion, can_record_ethics_opinion = _pair(_record_ethics_opinion)

@@ -1,10 +1,10 @@
 """The portal application factory: FastAPI over an opened :class:`Enclave` and a hub client.
 
-``create_app`` mounts the built-in extensions (home, catalogue, account, audit) and any others,
-the REST API and its OpenAPI document, the DSFR assets from the installed npm package, the
-security headers and the error pages, then checks that every route asks the policy
-(:func:`enclave.portal.viewer.check_routes`): an unsafe route stops the application from
-starting instead of serving.
+``create_app`` mounts the built-in extensions (home, catalogue, account, projects and review,
+audit) and any others, the REST API and its OpenAPI document, the DSFR assets from the
+installed npm package, the security headers and the error pages, then checks that every route
+asks the policy (:func:`enclave.portal.viewer.check_routes`): an unsafe route stops the
+application from starting instead of serving.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from enclave.portal.i18n import Messages
 from enclave.portal.identity import HubIdentity
 from enclave.portal.pages_audit import AUDIT
 from enclave.portal.pages_core import HOME
+from enclave.portal.pages_projects import PROJECTS
 from enclave.portal.queries import TrailCounter
 from enclave.portal.rendering import Renderer
 from enclave.portal.runtime import Portal, portal_of
@@ -193,7 +194,7 @@ def create_app(enclave: Enclave, identity: HubIdentity, *, secret: bytes,
     prefix = identity.prefix
     if not prefix.startswith("/") or not prefix.endswith("/"):
         raise ValueError(f"the service prefix {prefix!r} must start and end with '/'")
-    every = (HOME, AUDIT, *extensions)
+    every = (HOME, PROJECTS, AUDIT, *extensions)
     messages = Messages(*(ext.messages for ext in every))
     renderer = Renderer(prefix, every, messages, identity.hub_home_url)
     portal = Portal(enclave, identity, CookieSealer(secret), prefix, secure_cookies, renderer,

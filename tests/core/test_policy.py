@@ -52,6 +52,7 @@ def _outsider_facts(actor: Actor) -> tuple[Any, ...]:
 RULES: dict[str, tuple[Args, frozenset[Role]]] = {
     "manage_people": (_no_facts, frozenset({R.PLATFORM_ADMIN, R.SYSTEM})),
     "log_in": (_no_facts, frozenset(policy.HUMAN_ROLES)),
+    "open_review_queue": (_no_facts, frozenset({R.DEPP_STAFF})),
     "record_accreditation": (_no_facts, frozenset({R.DEPP_STAFF, R.SYSTEM})),
     "load_catalogue": (_no_facts, frozenset({R.DEPP_STAFF, R.PLATFORM_ADMIN, R.SYSTEM})),
     "view_catalogue": (_no_facts, ALL_ROLES),

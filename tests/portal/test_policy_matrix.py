@@ -31,6 +31,8 @@ PAGES = {
     "audit/export.csv":  (N, N, N, N, Y, Y, N, N, N),
     "audit/verify":      (N, N, N, N, Y, Y, N, N, N),
     "activity":          (N, N, N, N, Y, Y, N, N, N),
+    "projects":          (Y, N, Y, Y, Y, Y, Y, N, N),
+    "review":            (N, N, Y, N, N, N, N, N, N),
 }
 API = {
     "me":                (Y, N, Y, Y, Y, Y, Y, N, N),
@@ -50,6 +52,12 @@ RULES = {
     "POST audit/verify": policy.check_verify_audit,
     "GET activity": policy.check_read_audit,
     "POST lang": policy.check_log_in,
+    "GET projects": policy.check_log_in,
+    "GET projects/{project_id}": policy.check_log_in,
+    "POST projects/{project_id}/agreement": policy.check_log_in,
+    "GET review": policy.check_open_review_queue,
+    "GET review/{project_id}": policy.check_open_review_queue,
+    "POST review/{project_id}": policy.check_open_review_queue,
     "GET api/v1/me": policy.check_log_in,
     "GET api/v1/catalogue": policy.check_view_catalogue,
     "GET api/v1/catalogue/{dataset_id}": policy.check_view_catalogue,
