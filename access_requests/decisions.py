@@ -192,3 +192,30 @@ def review_queue(session: Session, actor: Actor) -> list[Project]:
     return list(session.execute(select(Project).where(
         Project.status.in_([S.SUBMITTED.value, S.RESUBMITTED.value, S.IN_REVIEW.value]),
         Project.id.not_in(mine)).order_by(Project.submitted_at, Project.id)).scalars())
+
+
+#: The decisions DEPP staff take on an application in one step from the review queue.
+QUEUE_DECISIONS = ("approve", "request_changes", "reject")
+
+
+def decide_from_queue(session: Session, actor: Actor, project_id: str, decision: str, *,
+                      version: int, reason: str) -> Project:
+    """Take a (re)submitted application into review if needed, then apply ``decision``.
+
+    ``version`` is the one the staff member saw: a change since then is refused
+    (:class:`StaleVersion`), including by the implicit start of the review.
+    """
+    if decision not in QUEUE_DECISIONS:
+        raise InvalidTransition(f"{decision!r} is not a decision on an application")
+    project = locked_project(session, project_id)
+    seen = version
+    if project.status in (S.SUBMITTED, S.RESUBMITTED):
+        seen = start_review(session, actor, project_id, version=version).version
+    if decision == "approve":
+        approve(session, actor, project_id, version=seen, reason=reason)
+    elif decision == "request_changes":
+        request_changes(session, actor, project_id, version=seen, reason=reason)
+    else:
+        reject(session, actor, project_id, version=seen, reason=reason)
+    return locked_project(session, project_id)
+

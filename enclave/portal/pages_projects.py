@@ -34,7 +34,7 @@ router = APIRouter()
 S = ProjectStatus
 
 #: The decisions a staff member can take from the form, and the status each leads to.
-DECISIONS = ("approve", "request_changes", "reject")
+DECISIONS = decisions.QUEUE_DECISIONS
 REASON_MAX = 5000
 #: DSFR badge modifier of each status.
 STATE_BADGES = {"draft": "", "submitted": "fr-badge--info", "resubmitted": "fr-badge--info",
@@ -201,21 +201,8 @@ def _decide(request: Request, viewer: Viewer, project_id: str, form: DecisionFor
         return _review_page(request, viewer, project_id, status=400, form=form)
     try:
         with portal.enclave.db.transaction() as session:
-            project = workflow.get_project(session, project_id)
-            seen = form.version
-            if project.status in (S.SUBMITTED, S.RESUBMITTED):
-                project = decisions.start_review(session, viewer.actor, project_id,
-                                                 version=seen)
-                seen = project.version
-            if form.decision == "approve":
-                decisions.approve(session, viewer.actor, project_id, version=seen,
-                                  reason=form.reason)
-            elif form.decision == "request_changes":
-                decisions.request_changes(session, viewer.actor, project_id, version=seen,
-                                          reason=form.reason)
-            else:
-                decisions.reject(session, viewer.actor, project_id, version=seen,
-                                 reason=form.reason)
+            decisions.decide_from_queue(session, viewer.actor, project_id, form.decision,
+                                        version=form.version, reason=form.reason)
     except StaleVersion:
         return _review_page(request, viewer, project_id, status=409, form=form, stale=True)
     except FieldError as exc:

@@ -12,7 +12,7 @@ from access_requests.exceptions import FieldError, StaleVersion
 from access_requests.machine import EthicsVerdict, ProjectStatus, approval_status
 from enclave.core.exceptions import InvalidTransition, PermissionDenied
 from tests.access_requests.conftest import snapshot
-from tests.access_requests.helpers import FORM, SENSITIVE, TRACES, in_review, version
+from tests.access_requests.helpers import FORM, SENSITIVE, TRACES, create, in_review, version
 from tests.workflows.factories import Factory
 
 S = ProjectStatus
@@ -173,3 +173,41 @@ def test_review_queue_hides_the_staff_members_own_projects(factory: Factory) -> 
         assert {p.id for p in decisions.review_queue(session, factory.actor("dora"))} == {other}
         assert {p.id for p in decisions.review_queue(session, factory.actor("claire"))} == {
             theirs, other}
+
+
+def _submitted(factory: Factory) -> str:
+    project_id = create(factory, "alice")
+    with factory.enclave.db.transaction() as session:
+        applications.submit(session, factory.actor("alice"), project_id,
+                            version=version(factory, project_id))
+    return project_id
+
+
+def test_a_decision_from_the_queue_takes_a_submitted_application_into_review(
+        factory: Factory) -> None:
+    project_id = _submitted(factory)
+    head = factory.audit_head()
+    with factory.enclave.db.transaction() as session:
+        decisions.decide_from_queue(session, factory.actor("claire"), project_id, "approve",
+                                    version=version(factory, project_id), reason="Proportionné")
+    assert factory.project_row(project_id)[0] == S.APPROVED
+    actions = [e.action for e in factory.audit_events_after(head)]
+    assert actions[:1] == ["project.review_started"]
+    assert "project.approved" in actions
+
+
+def test_a_decision_from_the_queue_on_a_stale_view_changes_nothing(factory: Factory) -> None:
+    project_id = _submitted(factory)
+    seen = version(factory, project_id) - 1
+    before = factory.project_row(project_id)
+    with pytest.raises(StaleVersion), factory.enclave.db.transaction() as session:
+        decisions.decide_from_queue(session, factory.actor("claire"), project_id, "reject",
+                                    version=seen, reason="Trop large")
+    assert factory.project_row(project_id) == before
+
+
+def test_an_unknown_decision_from_the_queue_is_refused(factory: Factory) -> None:
+    project_id = _submitted(factory)
+    with pytest.raises(InvalidTransition), factory.enclave.db.transaction() as session:
+        decisions.decide_from_queue(session, factory.actor("claire"), project_id, "maybe",
+                                    version=version(factory, project_id), reason="?")
