@@ -1,8 +1,10 @@
 """Database engine, sessions and migrations: SQLite embedded by default, PostgreSQL in production.
 
-On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so that writers serialise at the
-start of a transaction instead of failing half-way (the audit chain relies on it); on PostgreSQL
-the audit chain takes an advisory lock instead.
+On SQLite every writing transaction starts with ``BEGIN IMMEDIATE`` so that writers serialise
+at the start of a transaction instead of failing half-way (the audit chain relies on it); on
+PostgreSQL the audit chain takes an advisory lock instead. Read-only sessions
+(:meth:`Database.sessions`) start a deferred transaction on SQLite, so that with WAL the portal's
+pages never wait for a writer, and a ``READ ONLY`` one on PostgreSQL; they refuse to flush.
 """
 
 from __future__ import annotations
@@ -59,8 +61,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+READ_ONLY = "enclave_read_only"
+"""Execution option marking the connections of read-only sessions."""
+
+
+def _read_only(conn: Any) -> bool:
+    return bool(conn.get_execution_options().get(READ_ONLY))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout, immediate transactions."""
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout, immediate transactions.
+
+    Connections carrying the :data:`READ_ONLY` execution option begin a deferred transaction on
+    SQLite (a WAL snapshot that never waits for writers) and a ``READ ONLY`` one on PostgreSQL.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
 
@@ -76,10 +90,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if _read_only(conn) else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_recycle=1800, **kwargs)
+    engine = create_engine(url, pool_recycle=1800, **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        if _read_only(conn):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    return engine
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read-only session was asked to write; use Database.transaction()")
 
 
 class Database:
@@ -88,7 +114,12 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Writing sessions: prefer transaction(), which commits or rolls back as one unit.
+        self.writers = sessionmaker(self.engine, expire_on_commit=False)
+        # Read-only sessions for queries: deferred on SQLite, ``READ ONLY`` on PostgreSQL.
+        self.sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                     expire_on_commit=False)
+        event.listen(self.sessions, "before_flush", _refuse_flush)
 
     @property
     def dialect(self) -> str:
@@ -98,7 +129,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back everything on any error."""
-        with self.sessions() as session, session.begin():
+        with self.writers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

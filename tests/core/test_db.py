@@ -233,3 +233,38 @@ def test_sha256_of_a_file_read_in_chunks_matches_the_bytes(tmp_path: Path) -> No
     path.write_bytes(data)
     expected = hashlib.sha256(data).hexdigest()
     assert sha256_file(path, chunk=333) == expected == sha256_bytes(data)
+
+
+# -- read-only sessions ---------------------------------------------------------------------------
+
+def test_read_only_session_refuses_to_write(enclave: Enclave) -> None:
+    now = datetime.now(UTC)
+    with enclave.db.sessions() as session:
+        session.add(_user(now, "ro-writer"))
+        with pytest.raises(RuntimeError, match="read-only session"):
+            session.flush()
+    with enclave.db.sessions() as session:
+        assert session.execute(select(User).where(User.username == "ro-writer")).first() is None
+
+
+def test_read_only_session_reads_while_a_writer_holds_the_write_lock(enclave: Enclave) -> None:
+    """A page's query does not wait for a writing transaction (WAL snapshot on SQLite)."""
+    now = datetime.now(UTC)
+    with enclave.db.transaction() as writer:
+        writer.add(_user(now, "before"))
+    with enclave.db.transaction() as writer:
+        writer.add(_user(now, "pending"))
+        writer.flush()
+        with enclave.db.sessions() as reader:
+            names = set(reader.execute(select(User.username)).scalars())
+    assert "before" in names
+    assert "pending" not in names  # the reader sees the last committed state only
+
+
+def test_postgresql_read_only_session_is_a_read_only_transaction(enclave: Enclave) -> None:
+    if enclave.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's transaction_read_only setting")
+    with enclave.db.sessions() as session:
+        assert session.execute(text("SHOW transaction_read_only")).scalar_one() == "on"
+    with enclave.db.transaction() as session:
+        assert session.execute(text("SHOW transaction_read_only")).scalar_one() == "off"

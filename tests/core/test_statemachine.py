@@ -123,7 +123,7 @@ def test_refused_move_writes_nothing(enclave: Enclave, case: str) -> None:
 def test_a_stale_object_is_reread_so_the_second_racing_move_is_refused(
         enclave: Enclave) -> None:
     _project(enclave, S.SUBMITTED)
-    with enclave.db.sessions() as late:
+    with enclave.db.writers() as late:
         with late.begin():
             stale = late.get(Project, PID)
             assert stale is not None and stale.status == "submitted"
