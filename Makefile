@@ -40,7 +40,7 @@ test: venv node .venv-acro/.installed
 	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
 	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core \
 	  enclave/sandbox enclave/workspaces output_control/suppression enclave/portal \
-	  enclave/provisioning output_control/analysis
+	  enclave/provisioning output_control/analysis output_control/request_manifest.py
 	ACRO_PYTHON=$(CURDIR)/.venv-acro/bin/python $(BIN)/python -m pytest
 
 ## check: lint and type-check the pure libraries
