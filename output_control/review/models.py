@@ -1,4 +1,11 @@
-"""Tables owned by the output review workflow: requests, their files, votes and releases."""
+"""Tables owned by the output review workflow: requests, their files, votes, releases and the
+release ledger that differencing checks new requests against.
+
+A request is reviewed in rounds: a returned request that the researcher amends and resubmits
+starts round ``review_round + 1``. Files and votes carry the round they belong to, so the votes
+of earlier rounds stay as history; a file replaced or removed in an amendment keeps its row with
+``retired_round`` set (its frozen copy stays in the request's folder).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ class OutputRequest(Base):
     justification: Mapped[str] = mapped_column(Text, default="")
     folder: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    review_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class OutputFile(Base):
@@ -40,8 +48,11 @@ class OutputFile(Base):
     check_outcome: Mapped[str] = mapped_column(String(10))
     check_result: Mapped[str] = mapped_column(Text)  # JSON of output_control CheckResult
     justification: Mapped[str] = mapped_column(Text, default="")
+    exception_request: Mapped[str] = mapped_column(Text, default="", server_default="")
+    review_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    retired_round: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    __table_args__ = (UniqueConstraint("request_id", "name"),)
+    __table_args__ = (UniqueConstraint("request_id", "name", "review_round"),)
 
 
 class Review(Base):
@@ -57,8 +68,12 @@ class Review(Base):
     decision: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str] = mapped_column(Text, default="")
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    review_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: ``private`` (controllers only) or ``shared`` (the researcher sees it once the round is in)
+    visibility: Mapped[str] = mapped_column(String(10), default="private",
+                                            server_default="private")
 
-    __table_args__ = (UniqueConstraint("file_id", "reviewer"),)
+    __table_args__ = (UniqueConstraint("file_id", "reviewer", "review_round"),)
 
 
 class Release(Base):
@@ -75,3 +90,24 @@ class Release(Base):
     signature: Mapped[str] = mapped_column(String(128))
     released_by: Mapped[str] = mapped_column(String(100))
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReleasedTable(Base):
+    """The release ledger: one released table's cells and population, for differencing.
+
+    ``cells`` is :meth:`output_control.differencing.TableCells.to_json` (unit counts and, for
+    totals, contributions: never released, kept to check later requests against).
+    """
+
+    __tablename__ = "release_ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("output_requests.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    population: Mapped[str] = mapped_column(Text)  # canonical JSON, or "null"
+    cells: Mapped[str] = mapped_column(Text)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("request_id", "file_name"),)

@@ -1,21 +1,38 @@
-"""The output review workflow: request -> automatic checks -> two blind reviews -> signed release.
+"""The output review workflow: request -> automatic checks -> two blind reviews -> signed release,
+with a return loop: a controller may return a file with a comment, and the researcher amends
+and resubmits the request, which starts a new blind round.
 
 Files are frozen at submission: their bytes are copied into the request's folder and hashed, and
 the release later copies exactly those bytes after re-checking the hash, so what is released is
 what was approved. Two distinct disclosure controllers, neither a member of the project, must
 approve every file (:func:`approval_state` is the one place that rule lives); a controller does
-not see the other's vote until both have voted.
-"""
+not see the other's vote until both have voted in the round.
 
+Per file a controller approves, rejects or returns; rejecting and returning need a comment,
+marked private (controllers only) or shared (the researcher sees it once both votes of the round
+are in). Once both voted on every file: any "return" returns the request to the researcher (who
+may withdraw it, or amend it: replace, add or remove files, update justifications and exception
+requests, and resubmit); otherwise any "reject" rejects it; otherwise it is approved. Votes of
+earlier rounds are kept as history. Every status change is a move of :data:`REQUEST_MACHINE`,
+checked by the policy module and audited in the transaction that makes it.
+
+The automatic checks add a ``differencing`` verdict (:mod:`output_control.differencing`): each
+table is compared with the tables the project released before (the release ledger, written by
+:func:`release`) and with the request's other files; a disclosive difference makes the file
+REVIEW with the pair of tables and the cells explained.
+"""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,19 +48,34 @@ from enclave.core.files import fsync_dir, sha256_bytes, sha256_file, write_atomi
 from enclave.core.keystore import Signer
 from enclave.core.policy import Actor, Role, StateMachine, Transition
 from enclave.core.settings import Settings
-from output_control.review.models import OutputFile, OutputRequest, Release, Review
+from output_control import differencing
+from output_control.differencing import PopulationError, TableCells
+from output_control.policy import Policy
+from output_control.review.models import (
+    OutputFile,
+    OutputRequest,
+    Release,
+    ReleasedTable,
+    Review,
+)
 from output_control.rules import check_output, load_policy
+from output_control.sidecar import read_output
+from output_control.table import SidecarTable
+from output_control.verdicts import CheckResult, RuleVerdict
 
 SIDECAR_SUFFIX = ".sidecar.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_SIDECAR_BYTES = 8 * MAX_FILE_BYTES + 1024 * 1024  # as output_control.sidecar reads them
+MAX_TEXT = 5000
+RULES_POLICY = "default"
 
 
 class RequestStatus(StrEnum):
     """Where an output request stands."""
 
     SUBMITTED = "submitted"
+    RETURNED = "returned"
     APPROVED = "approved"
     REJECTED = "rejected"
     RELEASED = "released"
@@ -55,40 +87,67 @@ class Decision(StrEnum):
 
     APPROVE = "approve"
     REJECT = "reject"
+    RETURN = "return"
+
+
+class Visibility(StrEnum):
+    """Who reads a controller's comment: controllers only, or the researcher too."""
+
+    PRIVATE = "private"
+    SHARED = "shared"
 
 
 class ApprovalState(StrEnum):
-    """The two-reviewer rule's answer for a request."""
+    """The two-reviewer rule's answer for a request's current round."""
 
     INCOMPLETE = "incomplete"
     APPROVED = "approved"
     REJECTED = "rejected"
+    RETURNED = "returned"
 
 
-def _all_approved(actor: Actor, facts: dict[str, Any]) -> str | None:
-    if facts.get("approval") != ApprovalState.APPROVED:
-        return "two distinct controllers have not yet approved every file"
+def _settled_as(state: ApprovalState) -> Any:
+    def condition(actor: Actor, facts: Mapping[str, Any]) -> str | None:
+        if facts.get("approval") != state:
+            return f"the two reviews of this round do not make the request {state.value}"
+        return None
+    return condition
+
+
+def _releasable(actor: Actor, facts: Mapping[str, Any]) -> str | None:
+    return _settled_as(ApprovalState.APPROVED)(actor, facts) or policy.not_a_member(actor, facts)
+
+
+def _may_resubmit(actor: Actor, facts: Mapping[str, Any]) -> str | None:
+    """A member who may still ask for outputs (accredited, agreed, project active)."""
+    reason = policy.is_a_member(actor, facts)
+    if reason is not None:
+        return reason
+    try:
+        policy.check_request_output(actor, facts.get("members", ()), facts.get("agreed", ()),
+                                    bool(facts.get("active")))
+    except PermissionDenied as exc:
+        return str(exc)
     return None
-
-
-def _some_rejected(actor: Actor, facts: dict[str, Any]) -> str | None:
-    if facts.get("approval") != ApprovalState.REJECTED:
-        return "no file was rejected by both reviews"
-    return None
-
-
-def _releasable(actor: Actor, facts: dict[str, Any]) -> str | None:
-    return _all_approved(actor, facts) or policy.not_a_member(actor, facts)
 
 
 S = RequestStatus
 REQUEST_MACHINE: StateMachine[RequestStatus] = StateMachine("output_request", RequestStatus, (
-    Transition(S.SUBMITTED, S.APPROVED, Role.SYSTEM, "output.approved", _all_approved),
-    Transition(S.SUBMITTED, S.REJECTED, Role.SYSTEM, "output.rejected", _some_rejected),
+    Transition(S.SUBMITTED, S.APPROVED, Role.SYSTEM, "output.approved",
+               _settled_as(ApprovalState.APPROVED)),
+    Transition(S.SUBMITTED, S.REJECTED, Role.SYSTEM, "output.rejected",
+               _settled_as(ApprovalState.REJECTED)),
+    Transition(S.SUBMITTED, S.RETURNED, Role.SYSTEM, "output.returned",
+               _settled_as(ApprovalState.RETURNED)),
     Transition(S.SUBMITTED, S.WITHDRAWN, Role.RESEARCHER, "output.withdrawn",
                policy.is_a_member),
+    Transition(S.RETURNED, S.WITHDRAWN, Role.RESEARCHER, "output.withdrawn",
+               policy.is_a_member),
+    Transition(S.RETURNED, S.SUBMITTED, Role.RESEARCHER, "output.resubmitted", _may_resubmit),
     Transition(S.APPROVED, S.RELEASED, Role.OUTPUT_CHECKER, "output.released", _releasable),
 ))
+SETTLING = {ApprovalState.APPROVED: S.APPROVED, ApprovalState.REJECTED: S.REJECTED,
+            ApprovalState.RETURNED: S.RETURNED}
 
 
 def _regular_file(path: Path) -> bool:
@@ -103,9 +162,27 @@ def _get(session: Session, request_id: str) -> OutputRequest:
 
 
 def files_of(session: Session, request_id: str) -> list[OutputFile]:
-    """The files of a request, in name order."""
-    return list(session.execute(select(OutputFile).where(OutputFile.request_id == request_id)
+    """The current files of a request (not replaced or removed by an amendment), by name."""
+    return list(session.execute(select(OutputFile).where(OutputFile.request_id == request_id,
+                                                         OutputFile.retired_round.is_(None))
                                 .order_by(OutputFile.name)).scalars())
+
+
+def file_history(session: Session, request_id: str) -> list[OutputFile]:
+    """Every file the request ever had, by round then name (retired ones included)."""
+    return list(session.execute(select(OutputFile).where(OutputFile.request_id == request_id)
+                                .order_by(OutputFile.review_round, OutputFile.name)).scalars())
+
+
+def round_folder(folder: Path | str, review_round: int) -> Path:
+    """Where the files frozen for ``review_round`` live: the request's folder for round 1, a
+    ``round-N`` sub-folder for the files an amendment brought in round N."""
+    return Path(folder) if review_round == 1 else Path(folder) / f"round-{review_round}"
+
+
+def frozen_path(request: OutputRequest, file: OutputFile) -> Path:
+    """The frozen copy of ``file``."""
+    return round_folder(request.folder, file.review_round) / file.name
 
 
 def outputs_dir(settings: Settings, project_id: str) -> Path:
@@ -113,17 +190,17 @@ def outputs_dir(settings: Settings, project_id: str) -> Path:
     return settings.projects_dir / project_id / "outputs"
 
 
-def submit_request(db: Database, settings: Settings, actor: Actor, project_id: str,
-                   files: dict[str, str], justification: str = "") -> str:
-    """Freeze ``{file name in outputs/: justification}``, check them and queue the request."""
-    if not files:
-        raise ValidationError("an output request needs at least one file")
-    source = outputs_dir(settings, project_id)
-    with db.transaction() as session:
-        f = projects.facts(session, project_id)
-        policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
-    for name in files:
-        if not SAFE_NAME.match(name) or ".." in name or name.endswith(SIDECAR_SUFFIX):
+def _text(value: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be text")
+    return value[:MAX_TEXT]
+
+
+def _check_sources(source: Path, names: Iterable[str]) -> None:
+    """Every name is a safe, regular, bounded file of the outputs folder (else nothing is done)."""
+    for name in names:
+        if not isinstance(name, str) or not SAFE_NAME.match(name) or ".." in name \
+                or name.endswith(SIDECAR_SUFFIX):
             raise ValidationError(f"{name!r} is not an output file name")
         path = source / name
         if path.is_symlink() or not path.is_file():
@@ -134,30 +211,121 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
         # A sidecar that is a link or not a regular file is not copied: the file is then
         # frozen with a failed integrity check (fail closed, visible to the controllers).
         if _regular_file(sidecar) and sidecar.stat().st_size > MAX_SIDECAR_BYTES:
-                raise ValidationError(f"the sidecar of {name} is larger than "
-                                      f"{MAX_SIDECAR_BYTES} bytes")
+            raise ValidationError(f"the sidecar of {name} is larger than "
+                                  f"{MAX_SIDECAR_BYTES} bytes")
+
+
+@dataclass
+class _Frozen:
+    """A file just frozen: its row (not yet stored) and its differencing view."""
+
+    row: OutputFile
+    cells: TableCells | None
+
+
+def _differencing_view(frozen: Path, label: str) -> TableCells | None:
+    """The table's cells for differencing; None if it is not a table differencing applies to
+    or cannot be read (the integrity check has then already failed). A population that is not
+    in the canonical structure counts as not described (the relation is then unknown)."""
+    try:
+        _, table = read_output(frozen, max_bytes=MAX_FILE_BYTES)
+    except Exception:  # fail closed elsewhere: the file's own check says why
+        return None
+    try:
+        return differencing.table_cells(table, label)
+    except PopulationError:
+        return differencing.table_cells(table, label, population={})
+
+
+def _freeze(source: Path, dest: Path, files: Mapping[str, str], rules_policy: Policy,
+            review_round: int, exceptions: Mapping[str, str]) -> list[_Frozen]:
+    """Copy each file and its sidecar into ``dest`` (read-only), check and hash the copy."""
+    frozen = []
+    for name, file_justification in sorted(files.items()):
+        for suffix in ("", SIDECAR_SUFFIX):
+            src = source / (name + suffix)
+            if _regular_file(src):
+                shutil.copyfile(src, dest / (name + suffix))
+                os.chmod(dest / (name + suffix), 0o440)
+        path = dest / name
+        sidecar = dest / (name + SIDECAR_SUFFIX)
+        result = check_output(path, rules_policy)
+        frozen.append(_Frozen(OutputFile(
+            name=name, sha256=sha256_file(path), size=path.stat().st_size,
+            sidecar_sha256=sha256_file(sidecar) if sidecar.exists() else "",
+            check_outcome=str(result.outcome), check_result=json.dumps(result.to_dict()),
+            justification=_text(file_justification, f"the justification of {name}"),
+            exception_request=_text(exceptions.get(name, ""), f"the exception request of {name}"),
+            review_round=review_round), _differencing_view(path, name)))
+    return frozen
+
+
+# -- differencing ---------------------------------------------------------------------------
+
+def released_tables(session: Session, project_id: str) -> list[ReleasedTable]:
+    """The project's release ledger, oldest first."""
+    return list(session.execute(select(ReleasedTable).where(ReleasedTable.project_id == project_id)
+                                .order_by(ReleasedTable.id)).scalars())
+
+
+def _ledger_views(session: Session, project_id: str) -> list[TableCells]:
+    return [TableCells.from_json(json.loads(t.cells)) for t in released_tables(session, project_id)]
+
+
+def _apply_differencing(files: list[_Frozen], earlier: list[TableCells],
+                        rules_policy: Policy) -> None:
+    """Set each file's ``differencing`` verdict: against the earlier releases and the others."""
+    rules = rules_policy.rules
+    threshold = int(rules["minimum_count"]["threshold"]) if "minimum_count" in rules else 10
+    nk = tuple(rules["nk_dominance"]["pairs"]) if "nk_dominance" in rules else ()
+    p = float(rules["p_percent"]["p"]) if "p_percent" in rules else None
+    for entry in files:
+        result = CheckResult.from_dict(json.loads(entry.row.check_result))
+        kept = [v for v in result.verdicts if v.rule != differencing.RULE]
+        if any(v.rule == "file_integrity" and v.outcome != "pass" for v in kept):
+            continue  # already failed closed: nothing to difference
+        others = earlier + [f.cells for f in files if f is not entry and f.cells is not None]
+        verdict: RuleVerdict
+        if entry.cells is None:
+            verdict = differencing.differencing_verdict(None, [], 0, threshold=threshold)
+        else:
+            hits = differencing.find_differencing(entry.cells, others, threshold=threshold,
+                                                  nk_pairs=nk, p=p)
+            verdict = differencing.differencing_verdict(entry.cells, hits, len(others),
+                                                        threshold=threshold)
+        combined = CheckResult.from_verdicts((*kept, verdict), result.policy_name,
+                                             result.policy_version, result.policy_sha256)
+        entry.row.check_result = json.dumps(combined.to_dict())
+        entry.row.check_outcome = str(combined.outcome)
+
+
+# -- submission -----------------------------------------------------------------------------
+
+def submit_request(db: Database, settings: Settings, actor: Actor, project_id: str,
+                   files: dict[str, str], justification: str = "",
+                   exception_requests: Mapping[str, str] | None = None) -> str:
+    """Freeze ``{file name in outputs/: justification}``, check them and queue the request.
+
+    ``exception_requests`` maps a file to the researcher's request for an exception to a rule
+    that did not pass (read by the controllers).
+    """
+    if not files:
+        raise ValidationError("an output request needs at least one file")
+    exceptions = dict(exception_requests or {})
+    if set(exceptions) - set(files):
+        raise ValidationError("an exception request names a file that is not in the request")
+    source = outputs_dir(settings, project_id)
+    with db.transaction() as session:
+        f = projects.facts(session, project_id)
+        policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
+    _check_sources(source, files)
     request_id = "out-" + secrets.token_hex(5)
     folder = settings.projects_dir / project_id / "requests" / request_id
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{request_id}-", dir=folder.parent))
-    rules_policy = load_policy("default")
+    rules_policy = load_policy(RULES_POLICY)
     try:
-        rows = []
-        for name, file_justification in sorted(files.items()):
-            for suffix in ("", SIDECAR_SUFFIX):
-                src = source / (name + suffix)
-                if _regular_file(src):
-                    shutil.copyfile(src, tmp / (name + suffix))
-                    os.chmod(tmp / (name + suffix), 0o440)
-            frozen = tmp / name
-            sidecar = tmp / (name + SIDECAR_SUFFIX)
-            result = check_output(frozen, rules_policy)
-            rows.append(OutputFile(name=name, sha256=sha256_file(frozen),
-                                   size=frozen.stat().st_size,
-                                   sidecar_sha256=sha256_file(sidecar) if sidecar.exists()
-                                   else "", check_outcome=str(result.outcome),
-                                   check_result=json.dumps(result.to_dict()),
-                                   justification=file_justification[:5000]))
+        frozen = _freeze(source, tmp, files, rules_policy, 1, exceptions)
         fsync_dir(tmp)
         os.rename(tmp, folder)
     except BaseException:
@@ -169,12 +337,15 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
             # membership between the first check and now must win.
             f = projects.facts(session, project_id)
             policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
+            _apply_differencing(frozen, _ledger_views(session, project_id), rules_policy)
             session.add(OutputRequest(id=request_id, project_id=project_id,
                                       requester=actor.username,
                                       status=RequestStatus.SUBMITTED.value, version=1,
-                                      justification=justification[:5000], folder=str(folder),
-                                      created_at=utcnow()))
+                                      review_round=1,
+                                      justification=_text(justification, "the justification"),
+                                      folder=str(folder), created_at=utcnow()))
             session.flush()
+            rows = [entry.row for entry in frozen]
             for row in rows:
                 row.request_id = request_id
                 session.add(row)
@@ -190,7 +361,7 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
 
 
 def withdraw(db: Database, actor: Actor, request_id: str, reason: str = "") -> None:
-    """The requester's project members withdraw a request that is still under review."""
+    """The requester's project members withdraw a request under review or returned to them."""
     with db.transaction() as session:
         request = _get(session, request_id)
         statemachine.move(session, actor, REQUEST_MACHINE, request, S.WITHDRAWN,
@@ -198,31 +369,48 @@ def withdraw(db: Database, actor: Actor, request_id: str, reason: str = "") -> N
                           details={"reason": reason[:2000]} if reason else None)
 
 
+# -- the two blind reviews ------------------------------------------------------------------
+
+def _round_votes(session: Session, request: OutputRequest) -> list[Review]:
+    return list(session.execute(select(Review).where(
+        Review.request_id == request.id, Review.review_round == request.review_round)).scalars())
+
+
 def approval_state(session: Session, request_id: str) -> tuple[ApprovalState, list[str]]:
-    """The two-reviewer rule: approved when two distinct reviewers approved every file."""
+    """The two-reviewer rule on the current round: settled once two distinct reviewers voted on
+    every current file; then any "return" returns, else any "reject" rejects, else approved."""
+    request = _get(session, request_id)
     files = files_of(session, request_id)
-    votes = list(session.execute(select(Review).where(Review.request_id == request_id))
-                 .scalars())
+    votes = _round_votes(session, request)
     reviewers = sorted({v.reviewer for v in votes})
     if len(reviewers) < 2 or any(
             len({v.reviewer for v in votes if v.file_id == f.id}) < 2 for f in files):
         return ApprovalState.INCOMPLETE, reviewers
-    if all(v.decision == Decision.APPROVE for v in votes):
-        return ApprovalState.APPROVED, reviewers
-    return ApprovalState.REJECTED, reviewers
+    decisions = {v.decision for v in votes}
+    if Decision.RETURN in decisions:
+        return ApprovalState.RETURNED, reviewers
+    if Decision.REJECT in decisions:
+        return ApprovalState.REJECTED, reviewers
+    return ApprovalState.APPROVED, reviewers
 
 
 def _request_facts(session: Session, request: OutputRequest) -> dict[str, Any]:
     state, reviewers = approval_state(session, request.id)
-    members = projects.facts(session, request.project_id)["members"]
-    return {"members": members, "author": request.requester, "reviewers": reviewers,
+    project = projects.facts(session, request.project_id)
+    return {**project, "author": request.requester, "reviewers": reviewers,
             "approval": state, "approvers": reviewers if state == ApprovalState.APPROVED else []}
 
 
-def review(db: Database, actor: Actor, request_id: str, votes: dict[str, Decision],
-           comments: dict[str, str] | None = None) -> ApprovalState:
-    """Record one controller's votes on every file; settle the request once both are in."""
+def review(db: Database, actor: Actor, request_id: str, votes: Mapping[str, Decision | str],
+           comments: Mapping[str, str] | None = None,
+           visibility: Mapping[str, Visibility | str] | None = None) -> ApprovalState:
+    """Record one controller's votes on every current file; settle the round once both are in.
+
+    Rejecting or returning a file needs a comment; ``visibility`` says per file whether the
+    comment is ``private`` (controllers only, the default) or ``shared`` with the researcher.
+    """
     comments = comments or {}
+    visibility = visibility or {}
     with db.transaction() as session:
         request = _get(session, request_id)
         statemachine.lock(session, request)
@@ -233,43 +421,327 @@ def review(db: Database, actor: Actor, request_id: str, votes: dict[str, Decisio
         files = {f.name: f for f in files_of(session, request_id)}
         if set(votes) != set(files):
             raise ValidationError("a review must vote on every file: " + ", ".join(sorted(files)))
-        for name, decision in votes.items():
+        if set(visibility) - set(files) or set(comments) - set(files):
+            raise ValidationError("comments and their visibility must name files of the request")
+        recorded = {}
+        for name, raw in sorted(votes.items()):
             try:
-                decision = Decision(decision)
+                decision = Decision(raw)
             except ValueError:
-                raise ValidationError(f"{decision!r} is not a vote on {name}: one of "
+                raise ValidationError(f"{raw!r} is not a vote on {name}: one of "
                                       + ", ".join(d.value for d in Decision)) from None
-            if decision == Decision.REJECT and not comments.get(name, "").strip():
-                raise ValidationError(f"rejecting {name} needs a comment")
+            try:
+                seen_by = Visibility(visibility.get(name, Visibility.PRIVATE))
+            except ValueError:
+                raise ValidationError(f"the visibility of the comment on {name} must be one of "
+                                      + ", ".join(v.value for v in Visibility)) from None
+            comment = _text(comments.get(name, ""), f"the comment on {name}")
+            if decision in (Decision.REJECT, Decision.RETURN) and not comment.strip():
+                verb = "rejecting" if decision == Decision.REJECT else "returning"
+                raise ValidationError(f"{verb} {name} needs a comment")
             session.add(Review(request_id=request_id, file_id=files[name].id,
                                reviewer=actor.username, decision=decision.value,
-                               comment=comments.get(name, "")[:5000], voted_at=utcnow()))
+                               comment=comment, visibility=seen_by.value,
+                               review_round=request.review_round, voted_at=utcnow()))
+            recorded[name] = decision.value
         session.flush()
         audit.record(session, actor=actor.username, action="output.reviewed",
                      object_type="output_request", object_id=request_id,
                      project_id=request.project_id,
-                     details={"votes": {n: Decision(d).value for n, d in sorted(votes.items())}})
+                     details={"votes": recorded, "round": request.review_round})
         facts = _request_facts(session, request)
-        if facts["approval"] == ApprovalState.APPROVED:
-            statemachine.move(session, policy.SYSTEM, REQUEST_MACHINE, request, S.APPROVED,
-                              facts=facts, details={"reviewers": facts["reviewers"]})
-        elif facts["approval"] == ApprovalState.REJECTED:
-            statemachine.move(session, policy.SYSTEM, REQUEST_MACHINE, request, S.REJECTED,
-                              facts=facts, details={"reviewers": facts["reviewers"]})
-        return facts["approval"]
+        target = SETTLING.get(facts["approval"])
+        if target is not None:
+            statemachine.move(session, policy.SYSTEM, REQUEST_MACHINE, request, target,
+                              facts=facts, details={"reviewers": facts["reviewers"],
+                                                    "round": request.review_round})
+        return ApprovalState(facts["approval"])
 
 
-def visible_votes(db: Database, actor: Actor, request_id: str) -> list[dict[str, str]]:
-    """Votes a controller may see: their own, and the other's only once both have voted."""
+# -- amend and resubmit ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Amendment:
+    """What a researcher changes before resubmitting a returned request.
+
+    ``replace`` freezes files of the outputs folder (new, or replacing one of the same name)
+    with their justification; ``remove`` drops files; ``justifications`` and
+    ``exception_requests`` update those of files kept as they are (or of replaced ones).
+    """
+
+    replace: Mapping[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    justifications: Mapping[str, str] = field(default_factory=dict)
+    exception_requests: Mapping[str, str] = field(default_factory=dict)
+    justification: str | None = None  # of the whole request
+
+
+def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
+             amendment: Amendment | None = None) -> int:
+    """Amend a returned request and resubmit it: a new blind round starts; returns its number.
+
+    The earlier rounds' votes and retired files stay as history. Nothing changes on any error:
+    the newly frozen files are removed and no row or audit event is written.
+    """
+    amendment = amendment or Amendment()
+    with db.transaction() as session:
+        request = _get(session, request_id)
+        facts = projects.facts(session, request.project_id)
+        policy.check_transition(actor, REQUEST_MACHINE, RequestStatus(request.status),
+                                S.SUBMITTED, facts)
+        current = {f.name for f in files_of(session, request_id)}
+        project_id, folder, seen_version = request.project_id, request.folder, request.version
+        next_round = request.review_round + 1
+    removed = set(amendment.remove)
+    if removed - current:
+        raise ValidationError("cannot remove files that are not in the request: "
+                              + ", ".join(sorted(removed - current)))
+    if removed & set(amendment.replace):
+        raise ValidationError("a file cannot be both removed and replaced")
+    result = (current - removed) | set(amendment.replace)
+    if not result:
+        raise ValidationError("an output request needs at least one file")
+    for what, names in (("justification", amendment.justifications),
+                        ("exception request", amendment.exception_requests)):
+        if set(names) - result:
+            raise ValidationError(f"a {what} names a file that is not in the amended request")
+    source = outputs_dir(settings, project_id)
+    _check_sources(source, amendment.replace)
+    rules_policy = load_policy(RULES_POLICY)
+    dest = round_folder(folder, next_round)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-round-{next_round}-", dir=folder))
+    try:
+        fresh = _freeze(source, tmp, {n: amendment.justifications.get(n, j)
+                                      for n, j in amendment.replace.items()},
+                        rules_policy, next_round, amendment.exception_requests)
+        fsync_dir(tmp)
+        if fresh:
+            try:
+                os.rename(tmp, dest)
+            except OSError:
+                if dest.exists():  # a concurrent resubmission froze this round first
+                    raise PermissionDenied(f"request {request_id} is already being "
+                                           "resubmitted") from None
+                raise
+        else:
+            shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        with db.transaction() as session:
+            request = _get(session, request_id)
+            statemachine.lock(session, request)
+            if request.version != seen_version:
+                raise PermissionDenied(f"request {request_id} changed while it was being "
+                                       "amended; try again")
+            kept: list[_Frozen] = []
+            for row in files_of(session, request_id):
+                if row.name in removed or row.name in amendment.replace:
+                    row.retired_round = next_round
+                    continue
+                if row.name in amendment.justifications:
+                    row.justification = _text(amendment.justifications[row.name],
+                                              f"the justification of {row.name}")
+                if row.name in amendment.exception_requests:
+                    row.exception_request = _text(amendment.exception_requests[row.name],
+                                                  f"the exception request of {row.name}")
+                kept.append(_Frozen(row, _differencing_view(frozen_path(request, row),
+                                                            row.name)))
+            session.flush()
+            every = kept + fresh
+            _apply_differencing(every, _ledger_views(session, request.project_id),
+                                rules_policy)
+            for entry in fresh:
+                entry.row.request_id = request_id
+                session.add(entry.row)
+            if amendment.justification is not None:
+                request.justification = _text(amendment.justification, "the justification")
+            request.review_round = next_round
+            statemachine.move(session, actor, REQUEST_MACHINE, request, S.SUBMITTED,
+                              facts=projects.facts(session, request.project_id),
+                              details={"round": next_round,
+                                       "replaced": sorted(amendment.replace),
+                                       "removed": sorted(removed),
+                                       "updated": sorted(set(amendment.justifications)
+                                                         | set(amendment.exception_requests)),
+                                       "files": [{"name": e.row.name, "sha256": e.row.sha256,
+                                                  "check": e.row.check_outcome}
+                                                 for e in sorted(every,
+                                                                 key=lambda e: e.row.name)]})
+    except BaseException:
+        if fresh:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return next_round
+
+
+# -- who sees what --------------------------------------------------------------------------
+
+def _audience(session: Session, actor: Actor, request: OutputRequest) -> str:
+    """``controller`` (controllers outside the project, the ethics committee: every vote once
+    the round is in) or ``member`` (the project's members: shared comments of settled rounds)."""
+    members = projects.facts(session, request.project_id)["members"]
+    if policy.can_read_reviews(actor, members):
+        return "controller"
+    if actor.username in members and policy.can_view_project(actor, members):
+        return "member"
+    policy.check_read_reviews(actor, members)  # raises with the controllers' rule's reason
+    raise PermissionDenied(f"{actor.username} may not see this request")  # pragma: no cover
+
+
+def visible_votes(db: Database, actor: Actor, request_id: str) -> list[dict[str, Any]]:
+    """Votes a controller may see: all of earlier rounds; of the current round their own, and
+    the other's only once both have voted."""
     with db.sessions() as session:
         request = _get(session, request_id)
         policy.check_read_reviews(actor, projects.facts(session, request.project_id)["members"])
-        state, _reviewers = approval_state(session, request_id)
-        votes = session.execute(select(Review).where(Review.request_id == request_id)).scalars()
-        both_in = state != ApprovalState.INCOMPLETE
-        return [{"reviewer": v.reviewer, "decision": v.decision, "comment": v.comment}
-                for v in votes if both_in or v.reviewer == actor.username]
+        return _votes_seen(session, actor, request)
 
+
+def _votes_seen(session: Session, actor: Actor, request: OutputRequest) -> list[dict[str, Any]]:
+    state, _reviewers = approval_state(session, request.id)
+    names = {f.id: f.name for f in file_history(session, request.id)}
+    votes = session.execute(select(Review).where(Review.request_id == request.id)
+                            .order_by(Review.review_round, Review.id)).scalars()
+    return [{"reviewer": v.reviewer, "decision": v.decision, "comment": v.comment,
+             "visibility": v.visibility, "round": v.review_round, "file": names[v.file_id]}
+            for v in votes
+            if v.review_round < request.review_round or state != ApprovalState.INCOMPLETE
+            or v.reviewer == actor.username]
+
+
+def shared_comments(session: Session, request: OutputRequest) -> list[dict[str, Any]]:
+    """Comments shared with the researcher, of rounds whose two reviews are in; no reviewer
+    names (the researcher sees what to change, not who asked)."""
+    state, _ = approval_state(session, request.id)
+    names = {f.id: f.name for f in file_history(session, request.id)}
+    votes = session.execute(select(Review).where(
+        Review.request_id == request.id, Review.visibility == Visibility.SHARED.value)
+        .order_by(Review.review_round, Review.id)).scalars()
+    return [{"round": v.review_round, "file": names[v.file_id], "decision": v.decision,
+             "comment": v.comment} for v in votes
+            if v.review_round < request.review_round or state != ApprovalState.INCOMPLETE]
+
+
+@dataclass(frozen=True)
+class FileView:
+    """One current file as a page shows it: its row, its checks, what its sidecar says, and
+    the checked table itself (None when the file could not be verified against its sidecar)."""
+
+    row: OutputFile
+    checks: CheckResult
+    population: dict[str, Any]
+    provenance: dict[str, Any]
+    csv_summary: list[dict[str, Any]]
+    table: SidecarTable | None = None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """Everything a request page shows, already filtered for the person looking."""
+
+    request: OutputRequest
+    audience: str  # controller or member
+    files: list[FileView]
+    votes: list[dict[str, Any]]  # controllers only (blind within the current round)
+    comments: list[dict[str, Any]]  # shared comments, for members
+    earlier_releases: list[ReleasedTable]
+    approval: ApprovalState
+    reviewers: list[str]
+    may_vote: bool
+    may_release: bool
+    may_withdraw: bool
+    may_resubmit: bool
+    release: Release | None
+    history: list[OutputFile]
+
+
+def _sidecar_facts(path: Path) -> tuple[dict[str, Any], dict[str, Any], SidecarTable | None]:
+    """(population, provenance, table) from a frozen file whose CSV matches its sidecar;
+    empty when it cannot be verified (its check then says why)."""
+    try:
+        _, table = read_output(path, max_bytes=MAX_FILE_BYTES)
+    except Exception:
+        return {}, {}, None
+    population = table.metadata.get("population")
+    provenance = table.metadata.get("provenance")
+    return (dict(population) if isinstance(population, Mapping) else {},
+            dict(provenance) if isinstance(provenance, Mapping) else {}, table)
+
+
+def view_request(db: Database, actor: Actor, request_id: str) -> RequestView:
+    """A request as ``actor`` may see it (controllers outside the project, the ethics
+    committee, or the project's members)."""
+    from output_control.csv_summary import summarise_csv
+
+    with db.sessions() as session:
+        request = _get(session, request_id)
+        audience = _audience(session, actor, request)
+        facts = _request_facts(session, request)
+        files = []
+        for row in files_of(session, request_id):
+            path = frozen_path(request, row)
+            population, provenance, table = _sidecar_facts(path)
+            try:
+                summary = summarise_csv(path.read_bytes())
+            except (OSError, ValueError):
+                summary = []
+            files.append(FileView(row, CheckResult.from_dict(json.loads(row.check_result)),
+                                  population, provenance, summary, table))
+        status = RequestStatus(request.status)
+        return RequestView(
+            request=request, audience=audience, files=files,
+            votes=_votes_seen(session, actor, request) if audience == "controller" else [],
+            comments=shared_comments(session, request),
+            earlier_releases=[t for t in released_tables(session, request.project_id)
+                              if t.request_id != request_id] if audience == "controller"
+            else [],
+            approval=facts["approval"], reviewers=facts["reviewers"],
+            may_vote=status == S.SUBMITTED and policy.can_review_output(
+                actor, facts["members"], facts["author"], facts["reviewers"]),
+            may_release=status == S.APPROVED and policy.can_transition(
+                actor, REQUEST_MACHINE, status, S.RELEASED, facts),
+            may_withdraw=policy.can_transition(actor, REQUEST_MACHINE, status, S.WITHDRAWN,
+                                               facts),
+            may_resubmit=policy.can_transition(actor, REQUEST_MACHINE, status, S.SUBMITTED,
+                                               facts),
+            release=session.execute(select(Release).where(Release.request_id == request_id))
+            .scalar_one_or_none(),
+            history=file_history(session, request_id))
+
+
+def review_queue(db: Database, actor: Actor) -> list[tuple[OutputRequest, bool]]:
+    """Requests a controller may act on: under review (``True`` if they may still vote in this
+    round) or approved and waiting for release; never those of their own projects."""
+    policy.check_read_reviews(actor, ())
+    with db.sessions() as session:
+        requests = session.execute(select(OutputRequest).where(
+            OutputRequest.status.in_([S.SUBMITTED.value, S.APPROVED.value]))
+            .order_by(OutputRequest.created_at)).scalars().all()
+        rows = []
+        for request in requests:
+            facts = _request_facts(session, request)
+            if not policy.can_read_reviews(actor, facts["members"]):
+                continue
+            may_vote = request.status == S.SUBMITTED and policy.can_review_output(
+                actor, facts["members"], facts["author"], facts["reviewers"])
+            rows.append((request, may_vote))
+        return rows
+
+
+def requests_of(db: Database, actor: Actor) -> list[OutputRequest]:
+    """The output requests of the projects ``actor`` is a member of, newest first."""
+    with db.sessions() as session:
+        mine = [p.id for p in projects.projects_of(session, actor)]
+        if not mine:
+            return []
+        return list(session.execute(select(OutputRequest).where(
+            OutputRequest.project_id.in_(mine)).order_by(OutputRequest.created_at.desc()))
+            .scalars())
+
+
+# -- release --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ReleasedPackage:
@@ -283,7 +755,8 @@ class ReleasedPackage:
 
 def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
             request_id: str) -> ReleasedPackage:
-    """Package exactly the approved bytes with a signed manifest and mark the request released."""
+    """Package exactly the approved bytes with a signed manifest, mark the request released and
+    record each released table in the project's release ledger (one transaction)."""
     with db.transaction() as session:
         request = _get(session, request_id)
         facts = _request_facts(session, request)
@@ -291,27 +764,33 @@ def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
         if request.status != RequestStatus.APPROVED:
             raise PermissionDenied(f"request {request_id} is {request.status}, not approved")
         files = files_of(session, request_id)
-        project_id, requester, folder = request.project_id, request.requester, request.folder
-        votes = [{"reviewer": v.reviewer, "decision": v.decision, "file_id": v.file_id}
-                 for v in session.execute(select(Review).where(Review.request_id == request_id))
-                 .scalars()]
+        paths = {f.id: frozen_path(request, f) for f in files}
+        project_id, requester = request.project_id, request.requester
+        final_round = request.review_round
+        names = {f.id: f.name for f in file_history(session, request_id)}
+        votes = [{"reviewer": v.reviewer, "decision": v.decision, "file": names[v.file_id],
+                  "round": v.review_round}
+                 for v in session.execute(select(Review).where(Review.request_id == request_id)
+                                          .order_by(Review.review_round, Review.id)).scalars()]
     final = settings.releases_dir / request_id
     settings.releases_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{request_id}-", dir=settings.releases_dir))
+    ledger: list[tuple[OutputFile, TableCells]] = []
     try:
         entries = []
-        names = {f.id: f.name for f in files}
         for f in files:
-            data = (Path(folder) / f.name).read_bytes()
+            data = paths[f.id].read_bytes()
             if sha256_bytes(data) != f.sha256:
                 raise PermissionDenied(f"{f.name} changed since it was approved; not released")
             write_atomic(tmp / "files" / f.name, data, mode=0o440)
             entries.append({"name": f.name, "sha256": f.sha256, "size": f.size,
                             "checks": json.loads(f.check_result)})
+            cells = _differencing_view(paths[f.id], f"{request_id}/{f.name}")
+            if cells is not None:
+                ledger.append((f, cells))
         manifest = {"format": "enclave-release/1", "request": request_id, "project": project_id,
-                    "requester": requester, "files": entries,
-                    "reviews": [{"reviewer": v["reviewer"], "decision": v["decision"],
-                                 "file": names[v["file_id"]]} for v in votes],
+                    "requester": requester, "files": entries, "review_rounds": final_round,
+                    "reviews": votes,
                     "released_by": actor.username, "released_at": utcnow().isoformat(),
                     "public_key": signer.public_hex()}
         manifest_bytes = (audit.canonical_json(manifest) + "\n").encode()
@@ -334,15 +813,54 @@ def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
             request = _get(session, request_id)
             statemachine.move(session, actor, REQUEST_MACHINE, request, S.RELEASED,
                               facts=_request_facts(session, request),
-                              details={"manifest_sha256": sha256_bytes(manifest_bytes)})
+                              details={"manifest_sha256": sha256_bytes(manifest_bytes),
+                                       "ledger": [f.name for f, _ in ledger]})
+            now = utcnow()
             session.add(Release(request_id=request_id, project_id=project_id, requester=requester,
                                 path=str(final), manifest_sha256=sha256_bytes(manifest_bytes),
                                 signature=signature, released_by=actor.username,
-                                released_at=utcnow()))
+                                released_at=now))
+            for f, cells in ledger:
+                population = None if cells.population is None else cells.population.to_json()
+                session.add(ReleasedTable(project_id=project_id, request_id=request_id,
+                                          file_name=f.name, sha256=f.sha256,
+                                          population=json.dumps(population, sort_keys=True),
+                                          cells=json.dumps(cells.to_json(), sort_keys=True),
+                                          released_at=now))
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
     return ReleasedPackage(request_id, final, manifest, signature)
+
+
+def download_package(db: Database, actor: Actor, request_id: str) -> tuple[str, bytes]:
+    """The released package as a zip archive (``(file name, bytes)``) for its requester, while
+    still a member of the project; the download is audited before the bytes are handed out."""
+    with db.transaction() as session:
+        request = _get(session, request_id)
+        released = session.execute(select(Release).where(Release.request_id == request_id)) \
+            .scalar_one_or_none()
+        if released is None:
+            raise NotFound(f"request {request_id} has no release package")
+        policy.check_download_release(actor, released.requester)
+        reason = policy.is_a_member(actor, projects.facts(session, request.project_id))
+        if reason is not None:
+            raise PermissionDenied(reason)
+        package = Path(released.path)
+        manifest = (package / "manifest.json").read_bytes()
+        if sha256_bytes(manifest) != released.manifest_sha256:
+            raise PermissionDenied(f"the package of {request_id} does not match its record")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in package.rglob("*") if _regular_file(p)):
+                archive.write(path, f"{request_id}/{path.relative_to(package)}")
+        data = buffer.getvalue()
+        audit.record(session, actor=actor.username, action="output.downloaded",
+                     object_type="output_request", object_id=request_id,
+                     project_id=request.project_id,
+                     details={"manifest_sha256": released.manifest_sha256,
+                              "archive_sha256": sha256_bytes(data)})
+    return f"{request_id}.zip", data
 
 
 def verify_package(path: Path, public_hex: str) -> bool:
