@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from anonymization._fingerprints import FingerprintIndex
 from anonymization.atomic import atomic_output
 from anonymization.exceptions import (
     ColumnConflictError,
@@ -241,13 +242,15 @@ class PseudonymCache:
     change, only speed); ``max_entries=0`` disables it, ``None`` leaves it unbounded.
 
     Not thread-safe: use one per thread or worker. The memo holds each value's position in
-    a ``(n, 26)`` array of pseudonyms. A batch's
-    distinct values are looked up with one Arrow ``index_in`` while the memo is small next to
-    the batch (a hash table of the memo costs less than a Python look-up per value), else
-    with a Python dict whose cost follows the batch, not the memo (small Spark batches).
+    a ``(n, 26)`` array of pseudonyms. A batch's distinct values are looked up in a
+    persistent index of the memo's fingerprints (`anonymization._fingerprints`, exact, for
+    identifiers up to 48 bytes), whose cost follows the batch, not the memo; otherwise with
+    one Arrow ``index_in`` while the memo is small next to the batch (a hash table of the
+    memo costs less than a Python look-up per value), else with a Python dict.
     """
 
     __slots__ = (
+        "_index",
         "_keyed",
         "_max_entries",
         "_positions",
@@ -283,6 +286,7 @@ class PseudonymCache:
         self._value_chunks: list[pa.Array] = []
         self._rows = np.empty((0, PSEUDONYM_LENGTH), dtype=np.uint8)
         self._size = 0
+        self._index = FingerprintIndex()
 
     def _hash(self, texts: list[str]) -> np.ndarray:
         """Pseudonyms of `texts` as a ``(n, 26)`` array of ASCII codes."""
@@ -300,15 +304,28 @@ class PseudonymCache:
         """Memo position of each distinct value, -1 when it was never hashed."""
         if self._size == 0:
             return np.full(len(distinct), -1, dtype=np.int64)
+        if len(self._value_chunks) > 1:
+            self._value_chunks = [pa.concat_arrays(self._value_chunks)]
+        indexed = self._index.find(distinct, self._value_chunks[0])
+        if indexed is not None:
+            return indexed
         if self._size <= _ARROW_LOOKUP_RATIO * len(distinct):
-            if len(self._value_chunks) > 1:
-                self._value_chunks = [pa.concat_arrays(self._value_chunks)]
             found = pc.index_in(distinct, value_set=self._value_chunks[0])
             return found.fill_null(-1).to_numpy().astype(np.int64)
-        get = self._positions.get
+        get = self._position_dict().get
         return np.fromiter(
             (get(text, -1) for text in distinct.to_pylist()), dtype=np.int64, count=len(distinct)
         )
+
+    def _position_dict(self) -> dict[str, int]:
+        """Value -> memo position, built only when a look-up needs it (the fingerprint index
+        usually answers), so the memo does not pay a Python object per value otherwise."""
+        if len(self._positions) != self._size:
+            if len(self._value_chunks) > 1:
+                self._value_chunks = [pa.concat_arrays(self._value_chunks)]
+            self._positions = dict(zip(self._value_chunks[0].to_pylist(), range(self._size),
+                                       strict=True))
+        return self._positions
 
     def _remember(self, values: pa.Array, rows: np.ndarray) -> None:
         start = self._size
@@ -318,8 +335,8 @@ class PseudonymCache:
             grown[:start] = self._rows[:start]
             self._rows = grown
         self._rows[start:needed] = rows
-        self._positions.update(zip(values.to_pylist(), range(start, needed), strict=True))
         self._value_chunks.append(values)
+        self._index.add(values, start)
         self._size = needed
 
     def pseudonyms_of(self, distinct: pa.Array) -> pa.Array:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from anonymization.protection import local_suppression, microaggregation, pram
 from anonymization.protection._frequencies import na_aware_frequencies
+from anonymization.risk import key_frequencies
 
 KEYS = ["sex", "age_band", "departement", "sector", "grade", "ips_decile"]
 K = 3
@@ -141,6 +142,8 @@ def main() -> None:
     # -- local suppression, the whole data
     full, result = timed(lambda: local_suppression(data, KEYS, K))
     check, frequencies = timed(lambda: na_aware_frequencies(result.data, KEYS))
+    # the risk module's freqCalc must count alike (records missing every key included)
+    risk_check, risk_frequencies = timed(lambda: key_frequencies(result.data, KEYS))
     unsafe_before = int((na_aware_frequencies(data, KEYS) < K).sum())
 
     # -- the same on a sample, against the naive baseline
@@ -156,7 +159,10 @@ def main() -> None:
     print(suppression_line(f"local_suppression, {n:,} records", full, result.suppressions))
     print(
         f"  {unsafe_before:,} records unsafe before, {result.rounds} rounds; after: smallest "
-        f"NA-aware frequency {int(frequencies.min())} (check took {check.wall:.2f} s)"
+        f"NA-aware frequency {int(frequencies.min())} (check took {check.wall:.2f} s); "
+        f"risk module's freqCalc: smallest fk {int(risk_frequencies.fk.min())}, "
+        f"{risk_frequencies.violations(K):,} records below k ({risk_check.wall:.2f} s), "
+        f"counts {'equal' if np.array_equal(risk_frequencies.fk, frequencies) else 'DIFFER'}"
     )
     print(
         suppression_line(

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from enclave.cli_extract import register as register_extract_commands
 from enclave.core.exceptions import EnclaveError
 from enclave.core.settings import Settings, load_settings
 
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hub", help="start JupyterHub (node proxy) in the foreground")
     p.set_defaults(handler=cmd_hub)
+    register_extract_commands(sub)
     return parser
 
 

@@ -62,13 +62,23 @@ The cost of a round grows with the number of distinct missing-value patterns (at
 sets: a million records and six keys take seconds; many keys whose values make nearly every
 record unique (say 12 keys) take minutes at 100,000 records.
 
-Differences from sdcMicro: sdcMicro suppresses, in each pass, one value of every record
-unsafe at the start of the pass (the least important key in which it differs from one of
-its nearest records) and repeats; we choose the whole set for a record at once with the
-criterion above, which gives the invariant, needs few rounds, and (step 4) skips records
-already made safe in the round, so it usually suppresses fewer values (59 instead of the 97
-sdcMicro's tests expect on its ``testdata2`` at k = 2). Only ``alpha = 1`` (wildcard)
-counting and the full key set (no ``combs``) are implemented.
+Differences from sdcMicro, checked against its source (``suppSubset`` in
+``R/localSuppression.R``, sdcTools/sdcMicro commit cf32510): sdcMicro (1) keeps only ``k``
+records of every complete combination that has more, (2) computes ``freqCalc`` once per pass,
+(3) gives *every* record unsafe at the start of the pass, highest individual risk first, one
+suppression (the least important key in which it differs from a candidate record found by
+its C++ ``calcSuppInds``) without re-counting in between, and (4) repeats passes until every
+``fk >= k``. Step (3) is where it suppresses more than we do: records that an earlier
+suppression of the same pass has already made safe still lose a value. With k = 3 and five
+pupils alike but for their unique département, sdcMicro suppresses all five départements in
+its first pass; we suppress two, and the three others then match them (3 records each). We
+choose the whole set for a record at once with the criterion above, which gives the
+invariant and needs few rounds, and (step 4) skip records already made safe in the round, so
+we usually suppress fewer values (59 instead of the 97 sdcMicro's tests expect on its
+``testdata2`` at k = 2). This is deliberate and does not weaken the guarantee: the result is
+k-anonymous under the same wildcard counting, ``anonymization.risk.key_frequencies`` finding
+every ``fk >= k`` afterwards (property-tested). Only ``alpha = 1`` (wildcard) counting and
+the full key set (no ``combs``) are implemented.
 """
 
 from __future__ import annotations

@@ -6,18 +6,27 @@ sampling weights, ``Fk = sum_{j: key_j = key_i} w_j`` (sdcMicro reference manual
 Templ, Kowarik & Meindl 2015, J. Stat. Softw. 67(4), section 3.1). Without a weight column the
 data is a population and ``Fk = fk``.
 
-Missing values follow sdcMicro's ``freqCalc`` exactly: a missing key value (None, NaN, NA)
-stands for any category of that variable, so two records are *compatible* when, on every key,
-their values are equal or one of them is missing. Writing ``alpha`` for the weight of a match
-through a missing value (sdcMicro's ``alpha``, default 1):
+Missing values follow sdcMicro's documented definition of ``freqCalc`` ("a missing value stands
+for any of the possible categories of the variable considered", reference manual): a missing
+key value (None, NaN, NA) stands for any category of that variable, so two records are
+*compatible* when, on every key, their values are equal or one of them is missing. Writing
+``alpha`` for the weight of a match through a missing value (sdcMicro's ``alpha``, default 1):
 
 * a record with no missing key counts the records with its exact combination, plus ``alpha``
-  times the compatible records that have a missing key, except records missing *every* key
-  (those are not counted when there are two or more keys; with a single key they are);
+  times every compatible record that has a missing key, records missing *every* key included
+  (they are compatible with everything);
 * a record with some, not all, keys missing counts the records with its exact pattern, every
   compatible complete record (weight 1), plus ``alpha`` times every other compatible record
   with missing keys (including records missing every key);
 * a record missing every key gets ``fk = n`` and ``Fk = sum(w)``.
+
+One deliberate difference from sdcMicro's *code*: its ``R/freqCalc.r`` (sdcTools/sdcMicro,
+commit cf32510, 2026-04) keeps ``addAllNAtoKeys <- FALSE`` ("TODO: CHECK IF THIS IS NEEDED"),
+so there a complete record does not count records missing every key although those records
+count it. We follow the documented definition, which is symmetric and is the one local
+suppression relies on (`anonymization.protection.local_suppression` counts a record missing
+every key as matching all records): after local suppression to k, ``key_frequencies`` finds no
+record below k. With no record missing every key, or with a single key, the two agree.
 
 So with missing values ``sum(fk)`` over distinct combinations exceeds ``n``: a record is counted
 in every combination it could belong to. Without missing values the frequencies are computed by
@@ -182,9 +191,9 @@ def _with_missing(
     complete = np.flatnonzero(mask == full)
     members = {int(s): np.flatnonzero(mask == s) for s in np.unique(mask[mask != full])}
     for s, rows_s in members.items():
-        # complete patterns <-> patterns of mask s (records missing every key only count in
-        # complete ones when there is a single key, as in sdcMicro's freqCalc)
-        if complete.size and (s != 0 or m == 1):
+        # complete patterns <-> patterns of mask s (records missing every key included: they
+        # match every record, see the module docstring)
+        if complete.size:
             cols = [j for j in range(m) if s >> j & 1]
             if cols:
                 a, b, size = _joint_ids(

@@ -12,7 +12,15 @@ A specification is read from a dict (or JSON text) such as::
                        {"variable": "handicap", "op": "drop"}],
         "quasi_identifiers": ["sexe", "date_naissance", "code_commune"],
         "k": 5,
-        "local_suppression": true}}}
+        "local_suppression": true,
+        "sensitive": ["ips"],
+        "weight": null}}}
+
+or from the same structure in TOML (:meth:`ExtractSpec.from_file` reads ``.toml`` and
+``.json``; ``enclave/provisioning/examples/`` holds a commented example). ``sensitive`` names
+the variables whose l-diversity the risk report gives per key class; ``weight`` a sampling
+weight variable for the population-frequency (``Fk``) measures (absent: the table is the
+population, ``Fk = fk``).
 
 Every error is a :class:`~enclave.core.exceptions.ValidationError` naming the faulty field
 (``datasets.eleves.transforms[2].top``). :meth:`ExtractSpec.check_against` checks the variables
@@ -23,8 +31,10 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from enclave.core.exceptions import ValidationError
@@ -75,6 +85,8 @@ class DatasetRules:
     quasi_identifiers: tuple[str, ...] = ()
     k: int | None = None
     local_suppression: bool = True
+    sensitive: tuple[str, ...] = ()
+    weight: str | None = None
 
     @property
     def dropped(self) -> frozenset[str]:
@@ -84,7 +96,8 @@ class DatasetRules:
         return {"filters": [f.to_dict() for f in self.filters],
                 "transforms": [t.to_dict() for t in self.transforms],
                 "quasi_identifiers": list(self.quasi_identifiers), "k": self.k,
-                "local_suppression": self.local_suppression}
+                "local_suppression": self.local_suppression,
+                "sensitive": list(self.sensitive), "weight": self.weight}
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,31 @@ class ExtractSpec:
         return cls.from_dict(doc)
 
     @classmethod
+    def from_toml(cls, text: str) -> ExtractSpec:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(f"extract spec: invalid TOML ({exc})") from None
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ExtractSpec:
+        """Read a ``.toml`` or ``.json`` specification file (UTF-8)."""
+        suffix = path.suffix.lower()
+        if suffix not in (".toml", ".json"):
+            raise ValidationError(f"extract spec {path}: the file must end in .toml or .json")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValidationError(f"extract spec {path}: no such file") from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"extract spec {path}: not UTF-8 text") from None
+        except OSError as exc:
+            raise ValidationError(f"extract spec {path}: cannot be read ({exc.strerror})") \
+                from None
+        return cls.from_toml(text) if suffix == ".toml" else cls.from_json(text)
+
+    @classmethod
     def from_dict(cls, doc: Any) -> ExtractSpec:
         if not isinstance(doc, Mapping):
             raise ValidationError("extract spec: must be an object")
@@ -121,20 +159,48 @@ class ExtractSpec:
         return cls(tuple(out))
 
     def check_against(self, approved: Mapping[str, list[str]], pupil_ids: Mapping[str, str],
-                      pupil_level: Mapping[str, bool]) -> None:
-        """Refuse rules on datasets or variables the project is not approved for."""
+                      pupil_level: Mapping[str, bool],
+                      variables: Mapping[str, Mapping[str, str]] | None = None,
+                      known_datasets: frozenset[str] | None = None) -> None:
+        """Refuse rules on datasets or variables the project is not approved for.
+
+        ``variables`` maps each approved dataset's variables to their catalogue kind and
+        ``known_datasets`` lists the catalogue: with them the error says whether a name is
+        unknown, a direct identifier, or known but not approved for this project.
+        """
         for dataset_id, rules in self.datasets:
             where = f"datasets.{dataset_id}"
             if dataset_id not in approved:
+                if known_datasets is not None and dataset_id not in known_datasets:
+                    raise ValidationError(f"{where}: unknown dataset {dataset_id!r}; the "
+                                          f"catalogue has: {', '.join(sorted(known_datasets))}")
                 raise ValidationError(f"{where}: dataset not approved for this project; "
                                       f"approved: {', '.join(sorted(approved))}")
-            allowed = set(approved[dataset_id]) - {pupil_ids[dataset_id]}
+            pupil = pupil_ids[dataset_id]
+            allowed = set(approved[dataset_id]) - {pupil}
+            kinds = dict(variables.get(dataset_id, {})) if variables is not None else None
+
+            def check(name: str, allowed: set[str], at: str, dataset_id: str = dataset_id,
+                      pupil: str = pupil, kinds: dict[str, str] | None = kinds) -> None:
+                if name == pupil or (kinds is not None and kinds.get(name) == "direct_identifier"):
+                    raise ValidationError(
+                        f"{at}: {name!r} is a direct identifier: it never enters an extract "
+                        "(the pupil identifier is replaced by the pseudonym 'eleve')")
+                if kinds is not None and name not in kinds:
+                    raise ValidationError(f"{at}: unknown variable {name!r} in dataset "
+                                          f"{dataset_id!r}; it has: {', '.join(sorted(kinds))}")
+                _approved_var(name, allowed, at)
+
             for i, f in enumerate(rules.filters):
-                _approved_var(f.variable, allowed, f"{where}.filters[{i}].variable")
+                check(f.variable, allowed, f"{where}.filters[{i}].variable")
             for i, t in enumerate(rules.transforms):
-                _approved_var(t.variable, allowed, f"{where}.transforms[{i}].variable")
+                check(t.variable, allowed, f"{where}.transforms[{i}].variable")
             for i, q in enumerate(rules.quasi_identifiers):
-                _approved_var(q, allowed - rules.dropped, f"{where}.quasi_identifiers[{i}]")
+                check(q, allowed - rules.dropped, f"{where}.quasi_identifiers[{i}]")
+            for i, v in enumerate(rules.sensitive):
+                check(v, allowed - rules.dropped, f"{where}.sensitive[{i}]")
+            if rules.weight is not None:
+                check(rules.weight, allowed - rules.dropped, f"{where}.weight")
             if rules.quasi_identifiers and not pupil_level[dataset_id]:
                 raise ValidationError(f"{where}.quasi_identifiers: only pupil-level datasets "
                                       "take quasi-identifiers")
@@ -168,8 +234,8 @@ def _number(value: Any, where: str) -> float:
 def _rules(doc: Any, where: str) -> DatasetRules:
     if not isinstance(doc, Mapping):
         raise ValidationError(f"{where}: must be an object")
-    _no_extra(doc, {"filters", "transforms", "quasi_identifiers", "k", "local_suppression"},
-              where)
+    _no_extra(doc, {"filters", "transforms", "quasi_identifiers", "k", "local_suppression",
+                    "sensitive", "weight"}, where)
     filters = []
     for i, f in enumerate(_list(doc.get("filters", []), f"{where}.filters")):
         at = f"{where}.filters[{i}]"
@@ -233,7 +299,23 @@ def _rules(doc: Any, where: str) -> DatasetRules:
     suppression = doc.get("local_suppression", True)
     if not isinstance(suppression, bool):
         raise ValidationError(f"{where}.local_suppression: must be true or false")
-    return DatasetRules(tuple(filters), tuple(transforms), qis, k, suppression)
+    sensitive = tuple(_name(v, f"{where}.sensitive[{i}]") for i, v in
+                      enumerate(_list(doc.get("sensitive", []), f"{where}.sensitive")))
+    if set(sensitive) & set(qis):
+        raise ValidationError(f"{where}.sensitive: a variable cannot be both sensitive and a "
+                              "quasi-identifier")
+    if sensitive and not qis:
+        raise ValidationError(f"{where}.sensitive: l-diversity needs quasi-identifiers")
+    weight = doc.get("weight")
+    if weight is not None:
+        weight = _name(weight, f"{where}.weight")
+        if not qis:
+            raise ValidationError(f"{where}.weight: weighted risk needs quasi-identifiers")
+        if weight in qis or weight in sensitive:
+            raise ValidationError(f"{where}.weight: {weight!r} is already a quasi-identifier "
+                                  "or sensitive variable")
+    return DatasetRules(tuple(filters), tuple(transforms), qis, k, suppression, sensitive,
+                        weight)
 
 
 def _list(value: Any, where: str) -> list[Any]:

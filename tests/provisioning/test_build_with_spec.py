@@ -95,8 +95,10 @@ def test_local_suppression_reaches_k_and_the_report_is_in_the_manifest(
     project_id = factory.project(ProjectStatus.APPROVED, variables=VARIABLES)
     built = _build(factory, project_id, spec=_spec())
     report_path = built.path / "risk_report.json"
-    assert built.manifest["risk_report"] == {"name": "risk_report.json",
-                                             "sha256": sha256_file(report_path)}
+    assert built.manifest["risk_report"] == {
+        "name": "risk_report.json", "sha256": sha256_file(report_path),
+        "page": {"name": "risk_report.html",
+                 "sha256": sha256_file(built.path / "risk_report.html")}}
     report = json.loads(report_path.read_text())
     eleves = report["tables"]["eleves"]
     assert set(report["tables"]) == {"eleves"}

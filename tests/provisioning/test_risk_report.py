@@ -94,11 +94,8 @@ def test_fewer_records_than_k_stay_as_they_are_with_the_reason(tmp_path: Path) -
                                st.integers(2010, 2013)), min_size=4, max_size=40),
        k=st.integers(2, 4))
 def test_the_report_matches_the_written_file(rows: list[tuple[str, str, int]], k: int) -> None:
-    """The report's counts are those of the file as written, and suppression never makes
-    things worse. k is reached as ``key_frequencies`` (sdcMicro's ``freqCalc``) counts it
-    except for one known gap: ``local_suppression`` lets a record with every key suppressed
-    match complete records, which ``freqCalc`` does not, so such a record can leave complete
-    ones below k; the build then refuses the extract rather than trust either count."""
+    """The report's counts are those of the file as written, and local suppression reaches k
+    as ``key_frequencies`` (sdcMicro's ``freqCalc``) counts it: no violation remains."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "t.parquet"
         sexe, niveau, annee = zip(*rows, strict=True)
@@ -110,22 +107,24 @@ def test_the_report_matches_the_written_file(rows: list[tuple[str, str, int]], k
         assert table.schema.field("annee").type == pa.int16()
         frame = table.to_pandas()
         assert key_frequencies(frame, list(keys)).violations(k) == section["violations_after"]
-        assert section["violations_after"] <= section["violations_before"]
-        if section["violations_after"]:
-            assert frame[list(keys)].isna().all(axis=1).any()
+        assert section["violations_after"] == 0
+        for subset in section["violations_by_key_subset"]:  # counted on the file as written
+            assert key_frequencies(frame, subset["keys"]).violations(k) == subset["after"]
         suppressed = sum(table.column(key).null_count for key in keys)
         assert suppressed == sum(section["suppressions"].values())
 
 
-def test_known_gap_a_fully_suppressed_record_does_not_count_for_complete_ones(
+def test_a_fully_suppressed_record_counts_for_complete_ones_so_k_is_reached(
         tmp_path: Path) -> None:
     # (F, CP) x3 and (M, CE1), k = 4: local_suppression blanks the M record, which then
-    # matches everyone as it counts; freqCalc (key_frequencies) does not count a record
-    # missing every key for complete ones, so the three F records stay at fk = 3 < 4.
+    # matches everyone; key_frequencies counts it for the complete records too (sdcMicro's
+    # documented freqCalc definition), so the three F records reach fk = 4 and k holds.
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"sexe": ["F", "F", "F", "M"], "niveau": ["CP"] * 3 + ["CE1"]}),
                    path)
     section = protect_table(path, DatasetRules(quasi_identifiers=("sexe", "niveau"), k=4))
     assert section["suppressions"] == {"sexe": 1, "niveau": 1}
     assert section["violations_before"] == 4
-    assert section["violations_after"] == 3
+    assert section["violations_after"] == 0
+    assert section["risk_after"]["min_fk"] == 4
+    assert section["remaining_violating_combinations"] == []

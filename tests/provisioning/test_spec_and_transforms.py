@@ -6,11 +6,12 @@ import datetime as dt
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from enclave.core.exceptions import ValidationError
-from enclave.provisioning.spec import ExtractSpec
-from enclave.provisioning.transforms import apply_rules
+from enclave.provisioning.spec import ExtractSpec, Transform
+from enclave.provisioning.transforms import apply_rules, transform_array
 
 
 def _rules(**rules: object) -> ExtractSpec:
@@ -116,3 +117,19 @@ def test_year_month_and_type_errors() -> None:
     with pytest.raises(ValidationError, match="'year' does not apply to 'niveau'"):
         apply_rules(BATCH, _rules(transforms=[{"variable": "niveau", "op": "year"}])
                     .rules("eleves"))
+
+
+@pytest.mark.parametrize("array", [
+    # 2024-08-31T22:30Z is already September in Paris; one value before 1970; a null
+    pa.array([0, 1_725_143_400_000, None, -34_560_000_000, 1_725_000_000_000],
+             pa.timestamp("ms", tz="Europe/Paris")),
+    pa.array([1_725_143_400, 5], pa.timestamp("s")),
+    pa.array([dt.date(2012, 3, 4), None, dt.date(1999, 12, 31)], pa.date32()),
+])
+def test_year_month_is_what_strftime_gives_in_the_values_time_zone(array: pa.Array) -> None:
+    as_timestamps = pc.cast(array, pa.timestamp("s")) if pa.types.is_date(array.type) \
+        else array
+    expected = pc.strftime(as_timestamps, format="%Y-%m")
+    got = transform_array(array, Transform("d", "year_month"))
+    assert got.type == pa.string()
+    assert got.to_pylist() == expected.to_pylist()

@@ -26,6 +26,7 @@ from anonymization.protection.suppression import (
     default_importance,
     local_suppression,
 )
+from anonymization.risk import key_frequencies
 from tests.anonymization.protection.naive import (
     all_key_sets,
     frequencies,
@@ -164,6 +165,10 @@ def test_records_made_safe_earlier_in_the_round_are_left_alone() -> None:
     assert result.data["dep"].isna().tolist() == [True, True] + [False] * 6
     assert result.rounds == 1
     check_invariant(frame, ["sex", "dep"], result)
+    # sdcMicro would suppress all five départements (one per record unsafe at the start of
+    # its pass); two are enough: the risk module's freqCalc finds every record at k or more
+    assert result.total_suppressions == 2
+    assert key_frequencies(result.data, ["sex", "dep"]).fk.tolist() == [5, 5, 3, 3, 3, 3, 3, 3]
 
 
 def test_default_importance_follows_sdcmicro() -> None:
@@ -379,3 +384,20 @@ def test_frequencies_on_larger_data_agree_with_a_direct_count(path: str) -> None
             if not np.isnan(column[i]):
                 same &= (column == column[i]) | np.isnan(column)
         assert fast[i] == same.sum()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=frames, k=st.integers(2, 4))
+def test_property_after_suppression_risk_frequencies_reach_k_for_every_record(
+    frame: pd.DataFrame, k: int
+) -> None:
+    """The risk module's freqCalc (missing matches anything, records missing every key
+    included) and local suppression count alike: after suppression to k no record is below k."""
+    keys = list(frame.columns)
+    assert key_frequencies(frame, keys).fk.tolist() == na_aware_frequencies(frame, keys).tolist()
+    if len(frame) < k:
+        return
+    result = local_suppression(frame, keys, k)
+    frequencies = key_frequencies(result.data, keys)
+    assert frequencies.fk.min() >= k
+    assert frequencies.violations(k) == 0

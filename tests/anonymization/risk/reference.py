@@ -54,12 +54,8 @@ def naive_frequencies(
             same_pattern = row_missing == other_missing and all(
                 m or x == y for m, x, y in zip(row_missing, row, other, strict=True)
             )
-            if same_pattern or not any(other_missing):  # or a complete record seen from any
-                share = 1.0
-            elif not any(row_missing) and all(other_missing) and len(keys) > 1:
-                share = 0.0  # complete records do not count records missing every key
-            else:
-                share = alpha
+            # same pattern, or a complete record seen from any: 1; through a missing value: alpha
+            share = 1.0 if same_pattern or not any(other_missing) else alpha
             f += share
             big_f += share * w
         fk.append(f)

@@ -87,16 +87,40 @@ def test_alpha_weighs_matches_through_a_missing_value():
     assert result.Fk.tolist() == [7.5, 7.5, 17, 9.5]
 
 
-def test_records_missing_every_key_get_the_sample_size_and_count_only_in_incomplete_records():
+def test_records_missing_every_key_get_the_sample_size_and_count_in_every_record():
     data = pd.DataFrame({"a": [1, 1, NAN, NAN], "b": [1, NAN, NAN, 2]})
 
     result = key_frequencies(data, ["a", "b"])
 
-    # row 1 (1,1) complete: itself + row 2 (1,NA); not row 3 (all missing), not row 4 (b)  -> 2
+    # row 1 (1,1) complete: itself + row 2 (1,NA) + row 3 (all missing); not row 4 (b)     -> 3
     # row 2 (1,NA): itself + row 1 + row 3 + row 4 (each misses where the other differs)  -> 4
     # row 3 (NA,NA): the sample size                                                      -> 4
     # row 4 (NA,2): itself + row 2 + row 3; not row 1 (b = 1)                              -> 3
-    assert result.fk.tolist() == [2, 4, 4, 3]
+    assert result.fk.tolist() == [3, 4, 4, 3]
+
+
+def test_an_all_missing_record_counts_alpha_and_its_weight_in_complete_records():
+    data = pd.DataFrame(
+        {"a": [1, 1, 2, NAN], "b": [1, 1, 2, NAN], "w": [2.0, 3.0, 5.0, 10.0]}
+    )
+
+    result = key_frequencies(data, ["a", "b"], weight="w", alpha=0.5)
+
+    # (1,1) x2: 2 + 0.5 * 1 = 2.5, Fk 5 + 0.5 * 10 = 10; (2,2): 1.5, Fk 5 + 5 = 10;
+    # the all-missing record: fk = n = 4, Fk = sum(w) = 20
+    assert result.fk.tolist() == [2.5, 2.5, 1.5, 4]
+    assert result.Fk.tolist() == [10, 10, 10, 20]
+
+
+def test_frequencies_agree_with_local_suppression_counting_on_all_missing_records():
+    # sdcMicro's R code (addAllNAtoKeys <- FALSE) would give the complete records fk = 2 and
+    # 1 here; its documented definition, which local suppression uses, gives 3 and 2.
+    data = pd.DataFrame({"a": [1, 1, 2, NAN], "b": ["x", "x", "y", None]})
+
+    result = key_frequencies(data, ["a", "b"])
+
+    assert result.fk.tolist() == [3, 3, 2, 4]
+    assert result.violations(2) == 0
 
 
 def test_with_a_single_key_complete_records_do_count_the_missing_ones():
