@@ -252,20 +252,38 @@ def _write(session: Session, project: Project, clean: _Clean) -> None:
                                       variable=name, justification=justification))
 
 
+def _project_id(actor: Actor, form_key: str | None) -> str:
+    if form_key is None:
+        return "prj-" + secrets.token_hex(4)
+    if not isinstance(form_key, str) or not 16 <= len(form_key) <= 100:
+        raise FieldError("form_key", "must be the 16 to 100 characters the form was given")
+    return "prj-" + sha256_bytes(f"{actor.username}\n{form_key}".encode())[:8]
+
+
 def create_application(session: Session, actor: Actor, form: ApplicationForm | None = None,
                        *, protocol: bytes | None = None, projects_dir: Path | None = None,
-                       today: date | None = None, **form_fields: Any) -> Project:
+                       today: date | None = None, form_key: str | None = None,
+                       **form_fields: Any) -> Project:
     """Create a draft application from ``form`` (or its fields as keywords), audited.
 
     The actor (an accredited researcher) becomes its principal investigator. Raises
     ``PermissionDenied`` or a ``FieldError`` naming the refused field, storing nothing.
+    ``form_key`` (a random value the form carries) makes sending the same form twice (a
+    double click, a replay) raise :class:`AlreadySubmitted` naming the project the first
+    sending created, instead of creating a second application.
     """
     policy.check_apply_for_project(actor)
+    project_id = _project_id(actor, form_key)
+    if form_key is not None and session.get(Project, project_id) is not None:
+        error = AlreadySubmitted(f"this form was already sent: it created project {project_id}; "
+                                 "nothing was changed")
+        error.project_id = project_id
+        raise error
     today = today or date.today()
     clean = _clean(session, actor, _form(form, form_fields), today)
     if protocol is not None:
         protocol = validation.pdf("protocol", protocol)
-    project = Project(id="prj-" + secrets.token_hex(4), title=clean.title,
+    project = Project(id=project_id, title=clean.title,
                       summary=clean.summary, status=ProjectStatus.DRAFT.value, version=1,
                       principal_investigator=actor.username, end_date=clean.end_date,
                       created_at=utcnow(), review_round=0)
@@ -312,6 +330,29 @@ def update_application(session: Session, actor: Actor, project_id: str,
                           "variables": [f"{d}.{v}" for d, v, _ in clean.variables],
                           "members": [m for m, _ in clean.members],
                           **({"protocol_sha256": digest} if digest else {})})
+    return project
+
+
+def attach_protocol(session: Session, actor: Actor, project_id: str, protocol: bytes, *,
+                    version: int, projects_dir: Path) -> Project:
+    """Attach (or replace) the PDF protocol of a draft or returned application, audited.
+
+    The same checks as the form's upload (member, editable state, the version the researcher
+    saw, a plausible passive PDF); the file is stored outside the database with its SHA-256.
+    """
+    project = locked_project(session, project_id)
+    policy.check_edit_application(actor, [m.username for m in members_of(session, project_id)])
+    if project.status not in EDITABLE:
+        raise PermissionDenied(f"the application is {project.status}; it can be edited only as "
+                               "a draft or when DEPP staff asked for changes")
+    check_version(f"project {project_id}", project.version, version)
+    data = validation.pdf("protocol", protocol)
+    project.version += 1
+    digest = _store_protocol(session, project, data, projects_dir)
+    audit.record(session, actor=actor.username, action="project.protocol_attached",
+                 object_type="project", object_id=project_id, project_id=project_id,
+                 details={"protocol_sha256": digest, "size": len(data),
+                          "version": project.version})
     return project
 
 

@@ -9,11 +9,13 @@ with its own event and waits for the second approval and the ethics opinion.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from access_requests import notifications, validation
-from access_requests.exceptions import FieldError
+from access_requests.exceptions import AlreadyApproved, FieldError, OpinionClosed
 from access_requests.machine import (
     PROJECT_MACHINE,
     ApprovalOutcome,
@@ -28,7 +30,7 @@ from access_requests.models import EthicsOpinion, Membership, Project, ProjectDe
 from access_requests.moves import advance, check_version, locked_project
 from enclave.core import audit, policy
 from enclave.core.db import utcnow
-from enclave.core.exceptions import InvalidTransition, PermissionDenied
+from enclave.core.exceptions import InvalidTransition
 from enclave.core.policy import Actor, Role
 
 S = ProjectStatus
@@ -108,9 +110,9 @@ def approve(session: Session, actor: Actor, project_id: str, *, version: int | N
     policy.check_decide_on_project(actor, known["members"])
     check_version(f"project {project_id}", project.version, version)
     if actor.username in known["approvals"]:
-        raise PermissionDenied(f"{actor.username} already approved this application in this "
-                               "review round; the second approval must come from another "
-                               "DEPP staff member")
+        raise AlreadyApproved(f"{actor.username} already approved this application in this "
+                              "review round; the second approval must come from another "
+                              "DEPP staff member")
     reason = _reason(reason, required=False)
     if policy.can_transition(actor, PROJECT_MACHINE, source, S.APPROVED, known):
         decision = _record(session, actor, project, DecisionKind.APPROVE, reason, version)
@@ -146,8 +148,8 @@ def record_ethics_opinion(session: Session, actor: Actor, project_id: str, *,
     members = [m.username for m in members_of(session, project_id)]
     policy.check_record_ethics_opinion(actor, members)
     if project.status not in OPINION_STATUSES:
-        raise PermissionDenied(f"the application is {project.status}; opinions are given "
-                               "before the decision")
+        raise OpinionClosed(f"the application is {project.status}; opinions are given "
+                            "before the decision")
     try:
         verdict = EthicsVerdict(verdict)
     except ValueError:
@@ -185,13 +187,28 @@ def opinions_of(session: Session, actor: Actor, project_id: str) -> list[EthicsO
         EthicsOpinion.project_id == project_id).order_by(EthicsOpinion.id)).scalars())
 
 
-def review_queue(session: Session, actor: Actor) -> list[Project]:
-    """Applications awaiting DEPP staff, except those of projects the actor is a member of."""
-    policy.check_decide_on_project(actor, [])
+def _queue_clauses(actor: Actor) -> list[Any]:
     mine = select(Membership.project_id).where(Membership.username == actor.username)
-    return list(session.execute(select(Project).where(
-        Project.status.in_([S.SUBMITTED.value, S.RESUBMITTED.value, S.IN_REVIEW.value]),
-        Project.id.not_in(mine)).order_by(Project.submitted_at, Project.id)).scalars())
+    return [Project.status.in_([S.SUBMITTED.value, S.RESUBMITTED.value, S.IN_REVIEW.value]),
+            Project.id.not_in(mine)]
+
+
+def review_queue(session: Session, actor: Actor, *, limit: int | None = None) -> list[Project]:
+    """Applications awaiting DEPP staff, oldest submission first, except those of projects
+    the actor is a member of (the ``limit`` oldest ones when given)."""
+    policy.check_decide_on_project(actor, [])
+    query = select(Project).where(*_queue_clauses(actor)).order_by(Project.submitted_at,
+                                                                   Project.id)
+    if limit is not None:
+        query = query.limit(max(1, limit))
+    return list(session.execute(query).scalars())
+
+
+def review_queue_size(session: Session, actor: Actor) -> int:
+    """How many applications await the actor's decision (same selection as the queue)."""
+    policy.check_decide_on_project(actor, [])
+    return int(session.execute(select(func.count()).select_from(Project)
+                               .where(*_queue_clauses(actor))).scalar() or 0)
 
 
 #: The decisions DEPP staff take on an application in one step from the review queue.

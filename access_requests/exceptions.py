@@ -6,7 +6,12 @@ the message next to the field" and ``PermissionDenied`` to "403" needs nothing n
 
 from __future__ import annotations
 
-from enclave.core.exceptions import EnclaveError, InvalidTransition, ValidationError
+from enclave.core.exceptions import (
+    EnclaveError,
+    InvalidTransition,
+    PermissionDenied,
+    ValidationError,
+)
 
 
 class FieldError(ValidationError):
@@ -26,6 +31,8 @@ class AlreadySubmitted(InvalidTransition, ValidationError):
     """
 
     field = "status"
+    #: The project concerned, when the refusal names one (a form sent twice).
+    project_id: str | None = None
 
 
 class StaleVersion(EnclaveError):
@@ -36,3 +43,15 @@ class StaleVersion(EnclaveError):
                          f"now at version {current}); reload it and decide again")
         self.seen = seen
         self.current = current
+
+
+class AlreadyApproved(PermissionDenied):
+    """The same DEPP staff member tried to approve twice in one review round.
+
+    A refusal (the second approval must come from someone else), kept distinct so that an
+    edge can say so plainly instead of showing a bare "access denied".
+    """
+
+
+class OpinionClosed(PermissionDenied):
+    """The application was already decided: the ethics committee's opinion comes before."""

@@ -67,9 +67,13 @@ def revoke(session: Session, actor: Actor, project_id: str, *, reason: str,
 
 
 def reinstate(session: Session, actor: Actor, project_id: str, *, version: int,
-              reason: str = "") -> Project:
-    """Reinstate a suspended project; refused if it changed since ``version`` was read."""
-    return _move(session, actor, project_id, S.ACTIVE, reason=_reason(reason, False),
+              reason: str = "", require_reason: bool = False) -> Project:
+    """Reinstate a suspended project; refused if it changed since ``version`` was read.
+
+    ``require_reason``: the edges that ask staff for a reason (the portal, the API) make it
+    mandatory, so that every reopening of access says why.
+    """
+    return _move(session, actor, project_id, S.ACTIVE, reason=_reason(reason, require_reason),
                  version=version, fresh_view=True)
 
 
@@ -113,7 +117,8 @@ class DestructionCertificate:
 
 
 def close_project(session: Session, keys: KeyStore, actor: Actor, project_id: str, *,
-                  reason: str = "", version: int | None = None) -> DestructionCertificate:
+                  reason: str = "", version: int | None = None,
+                  require_reason: bool = False) -> DestructionCertificate:
     """Close a project: extract deleted, keys destroyed, certificate of destruction audited.
 
     The folders of every extract version are listed with their SHA-256 before anything is
@@ -123,7 +128,7 @@ def close_project(session: Session, keys: KeyStore, actor: Actor, project_id: st
     project = locked_project(session, project_id)
     policy.check_transition(actor, PROJECT_MACHINE, S(project.status), S.CLOSED,
                             facts(session, project_id))
-    reason = _reason(reason, False)
+    reason = _reason(reason, require_reason)
     extracts = list(session.execute(select(Extract).where(
         Extract.project_id == project_id, Extract.status == "published")
         .order_by(Extract.version)).scalars())

@@ -172,7 +172,8 @@ def _get(session: Session, model: Any, request_id: str) -> Any:
 
 def decide_membership_request(session: Session, actor: Actor, request_id: str, *,
                               approve: bool, version: int, reason: str = "",
-                              today: date | None = None) -> MembershipRequest:
+                              today: date | None = None,
+                              require_reason: bool = False) -> MembershipRequest:
     """DEPP staff approve (applying the change) or reject a membership request."""
     row = _get(session, MembershipRequest, request_id)
     project = locked_project(session, row.project_id)
@@ -181,7 +182,8 @@ def decide_membership_request(session: Session, actor: Actor, request_id: str, *
     target = R.APPROVED if approve else R.REJECTED
     policy.check_transition(actor, MEMBERSHIP_MACHINE, R(row.status), target, known)
     check_version(f"request {request_id}", row.version, version)
-    reason = validation.text("reason", reason, max_len=5000, multiline=True)
+    reason = validation.text("reason", reason, max_len=5000, min_len=1 if require_reason else 0,
+                             multiline=True)
     if approve:
         if row.change == MemberChange.ADD:
             _check_new_member(session, row.username, today or date.today())
@@ -209,7 +211,8 @@ def decide_membership_request(session: Session, actor: Actor, request_id: str, *
 
 def decide_extension_request(session: Session, actor: Actor, request_id: str, *,
                              approve: bool, version: int, reason: str = "",
-                             today: date | None = None) -> ExtensionRequest:
+                             today: date | None = None,
+                             require_reason: bool = False) -> ExtensionRequest:
     """DEPP staff approve (moving the end date) or reject an extension request."""
     row = _get(session, ExtensionRequest, request_id)
     project = locked_project(session, row.project_id)
@@ -218,7 +221,8 @@ def decide_extension_request(session: Session, actor: Actor, request_id: str, *,
     target = R.APPROVED if approve else R.REJECTED
     policy.check_transition(actor, EXTENSION_MACHINE, R(row.status), target, known)
     check_version(f"request {request_id}", row.version, version)
-    reason = validation.text("reason", reason, max_len=5000, multiline=True)
+    reason = validation.text("reason", reason, max_len=5000, min_len=1 if require_reason else 0,
+                             multiline=True)
     if approve:
         if row.requested_end_date <= (today or date.today()):
             raise FieldError("new_end_date", "the requested end date has passed meanwhile")

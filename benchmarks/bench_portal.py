@@ -11,7 +11,7 @@ every request, so nothing is reused from the previous one (the cold cost of a ne
 hub is replaced by a table of tokens (the portal's own session and policy code runs unchanged).
 
 Usage: python benchmarks/bench_portal.py [--projects 10000] [--rate 50] [--requests 200]
-                                         [--max-seconds 240] [--check]
+                                         [--max-seconds 240] [--check] [--only register]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from enclave.portal.sessions import (
 )
 
 PREFIX = "/services/portal/"
-TOKENS = {"bench-gaelle": "gaelle", "bench-alice": "alice"}
+TOKENS = {"bench-gaelle": "gaelle", "bench-alice": "alice", "bench-claire": "claire"}
 PAGES = [  # (label, path, token)
     ("baseline healthz", "healthz", None),
     ("home (ethics)", "", "bench-gaelle"),
@@ -65,7 +65,20 @@ PAGES = [  # (label, path, token)
     ("audit, older page", "audit?before={mid}", "bench-gaelle"),
     ("activity charts", "activity", "bench-gaelle"),
     ("api audit events", "api/v1/audit/events?limit=50", "bench-gaelle"),
+    ("my projects", "projects", "bench-alice"),
+    ("application form", "apply", "bench-alice"),
+    ("project page", "projects/prj-00000", "bench-alice"),
+    ("register (ethics)", "register", "bench-gaelle"),
+    ("register, page 100", "register?offset=4950", "bench-gaelle"),
+    ("register, by status", "register?status=in_review", "bench-gaelle"),
+    ("review queue (staff)", "review", "bench-claire"),
+    ("review page (staff)", "review/{queued}", "bench-claire"),
+    ("change requests", "requests", "bench-claire"),
+    ("privacy budgets", "privacy", "bench-gaelle"),
+    ("api register", "api/v1/register?limit=50", "bench-gaelle"),
 ]
+#: One project in 500 has alice as its principal investigator ("my projects" lists 20).
+ALICE_EVERY = 500
 LIFE = [("submitted", "alice"), ("in_review", "claire"), ("approved", "claire"),
         ("active", "system"), ("suspended", "claire"), ("active", "claire"),
         ("revoked", "claire")]
@@ -95,6 +108,7 @@ def build(home: Path, projects: int, seed: int = 7) -> int:
                                     date.today() - timedelta(days=100))
         last_seq, prev = audit.head(session)
     rows = []
+    finals: dict[str, str] = {}
     for p in range(projects):
         pid = f"prj-{p:05d}"
         steps = rng.choice([1, 2, 3, 4, 4, 4, 5, 7])
@@ -111,6 +125,8 @@ def build(home: Path, projects: int, seed: int = 7) -> int:
             state = target
             if target == "rejected":
                 break
+        finals[pid] = state
+    _project_rows(enclave, finals)
     start = datetime.now(UTC) - timedelta(days=365)
     step = timedelta(days=365) / max(len(rows), 1)
     table = insert(cast(Table, audit.AuditEvent.__table__))
@@ -136,6 +152,33 @@ def build(home: Path, projects: int, seed: int = 7) -> int:
         total = audit.head(session)[0]
     enclave.close()
     return total
+
+
+def _project_rows(enclave: Enclave, finals: dict[str, str]) -> None:
+    """The projects' own rows (the register, queues and pages read them), each with its
+    application's variables and members, inserted directly in bulk."""
+    from access_requests.models import Membership, Project, RequestedVariable
+
+    now = datetime.now(UTC)
+    projects, members, variables = [], [], []
+    for i, (pid, state) in enumerate(finals.items()):
+        pi = "alice" if i % ALICE_EVERY == 0 else f"r{i:05d}"
+        projects.append({"id": pid, "title": f"Étude {i}", "summary": "Résumé", "status": state,
+                         "version": 3, "principal_investigator": pi,
+                         "end_date": date.today() + timedelta(days=365),
+                         "created_at": now - timedelta(minutes=len(finals) - i),
+                         "submitted_at": None if state == "draft" else now, "review_round": 1})
+        members.append({"project_id": pid, "username": pi, "role_in_project": "pi",
+                        "institution": "Université"})
+        for name, why in (("sexe", "Écarts"), ("niveau", "Par niveau"), ("boursier", "Effet")):
+            variables.append({"project_id": pid, "dataset_id": "eleves", "variable": name,
+                              "justification": why})
+    with enclave.db.transaction() as session:
+        for model, batch in ((Project, projects), (Membership, members),
+                             (RequestedVariable, variables)):
+            for start in range(0, len(batch), 5000):
+                session.execute(insert(cast(Table, model.__table__)),
+                                batch[start:start + 5000])
 
 
 def serve(home: Path, port: int) -> None:
@@ -201,6 +244,21 @@ async def drive(base: str, path: str, cookies: dict[str, str], headers: dict[str
         return latencies, time.perf_counter() - start, errors
 
 
+def _queued(home: Path) -> str:
+    """A project waiting in the review queue (for the staff's review page)."""
+    from sqlalchemy import select
+
+    from access_requests.models import Project
+
+    enclave = Enclave.open(load_settings(env={}, home=home), env={})
+    try:
+        with enclave.db.sessions() as session:
+            return str(session.execute(select(Project.id).where(
+                Project.status.in_(["submitted", "in_review"])).limit(1)).scalar_one())
+    finally:
+        enclave.close()
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -213,6 +271,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests per page")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="overall time bound")
     parser.add_argument("--check", action="store_true", help="exit 1 if a p95 misses 150 ms")
+    parser.add_argument("--only", default="", help="drive only the pages whose label "
+                        "contains this text (the baseline always runs)")
     parser.add_argument("--serve", nargs=2, metavar=("HOME", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -243,9 +303,12 @@ def main() -> int:
                     time.sleep(0.1)
             today = date.today()
             fmt = {"d1": (today - timedelta(days=60)).isoformat(),
-                   "d2": (today - timedelta(days=30)).isoformat(), "mid": events // 2}
+                   "d2": (today - timedelta(days=30)).isoformat(), "mid": events // 2,
+                   "queued": _queued(home)}
             results = []
             for label, path, token in PAGES:
+                if args.only and args.only not in label and label != PAGES[0][0]:
+                    continue
                 path = path.format(**fmt)
                 cookies, headers = {}, {}
                 if token and path.startswith("api/"):

@@ -29,6 +29,7 @@ from enclave.core import policy
 from enclave.core.context import Enclave
 from enclave.core.exceptions import NotFound, PermissionDenied, ValidationError
 from enclave.portal import api, auth_routes
+from enclave.portal.access_extension import ACCESS
 from enclave.portal.activity import ActivityModel
 from enclave.portal.exceptions import AccessDenied, CsrfRejected, HubUnavailable, LoginRequired
 from enclave.portal.extensions import Extension
@@ -194,7 +195,7 @@ def create_app(enclave: Enclave, identity: HubIdentity, *, secret: bytes,
     prefix = identity.prefix
     if not prefix.startswith("/") or not prefix.endswith("/"):
         raise ValueError(f"the service prefix {prefix!r} must start and end with '/'")
-    every = (HOME, PROJECTS, AUDIT, *extensions)
+    every = (HOME, PROJECTS, ACCESS, AUDIT, *extensions)
     messages = Messages(*(ext.messages for ext in every))
     renderer = Renderer(prefix, every, messages, identity.hub_home_url)
     portal = Portal(enclave, identity, CookieSealer(secret), prefix, secure_cookies, renderer,

@@ -17,15 +17,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from access_requests import agreements, decisions, workflow
-from access_requests.exceptions import FieldError, StaleVersion
-from access_requests.machine import ProjectStatus, current_agreement, members_of
-from access_requests.models import Project
+from access_requests import (
+    agreements,
+    applications,
+    decisions,
+    membership,
+    register,
+    workflow,
+)
+from access_requests.exceptions import AlreadyApproved, FieldError, StaleVersion
+from access_requests.machine import ProjectStatus, current_agreement
 from enclave.core import policy
 from enclave.core.exceptions import InvalidTransition
 from enclave.portal import queries
 from enclave.portal.extensions import Entry, Extension
 from enclave.portal.i18n import PROJECT_MESSAGES
+from enclave.portal.pages_core import KIND_BADGES
 from enclave.portal.runtime import Portal, portal_of
 from enclave.portal.viewer import Viewer, page_guard
 from enclave.provisioning.extracts import try_activate
@@ -43,6 +50,12 @@ STATE_BADGES = {"draft": "", "submitted": "fr-badge--info", "resubmitted": "fr-b
                 "suspended": "fr-badge--warning", "rejected": "fr-badge--error",
                 "revoked": "fr-badge--error", "expired": "", "closed": ""}
 
+
+#: The queue shows the oldest applications first, this many at a time.
+QUEUE_PAGE = 100
+#: Notices a project's page shows after an action elsewhere (``?notice=<name>``).
+PROJECT_NOTICES = frozenset({"saved", "submitted", "twice", "stale", "membership_requested",
+                             "extension_requested", "opinion"})
 
 #: DEPP staff open the review queue; deciding on a project is then checked per project.
 REVIEWER = page_guard(policy.check_open_review_queue)
@@ -86,18 +99,15 @@ def _history(portal: Portal, project_id: str) -> list[queries.AuditRow]:
     return list(queries.iter_audit(portal.enclave.db, queries.AuditFilter(project=project_id)))
 
 
-def _members_summary(session: Any, project: Project) -> list[str]:
-    return [m.username for m in members_of(session, project.id)]
-
-
 @router.get("/projects", response_class=HTMLResponse, include_in_schema=False)
 def my_projects(request: Request, viewer: Annotated[Viewer, page_guard(policy.check_log_in)]
                 ) -> HTMLResponse:
     """The projects I am a member of, newest first, with their status and members."""
     portal = portal_of(request)
     with portal.enclave.db.sessions() as session:
-        rows = [(p, _members_summary(session, p))
-                for p in workflow.projects_of(session, viewer.actor)]
+        mine = workflow.projects_of(session, viewer.actor)
+        members = register.members_by_project(session, [p.id for p in mine])
+        rows = [(p, members[p.id]) for p in mine]
     return portal.renderer.page(request, viewer, "projects.html", "projects.title",
                                 rows=rows, badges=STATE_BADGES)
 
@@ -116,10 +126,22 @@ def _project_page(request: Request, viewer: Viewer, project_id: str, *, status: 
                       and policy.can_accept_agreement(viewer.actor, members,
                                                       view.project.status
                                                       in agreements.ACCEPTING))
+        actor, state = viewer.actor, view.project.status
+        links = {
+            "edit": state in applications.EDITABLE
+            and policy.can_edit_application(actor, members),
+            "changes": state in membership.CHANGEABLE
+            and policy.can_request_project_change(actor, view.project.principal_investigator),
+            "manage": policy.can_decide_on_project(actor, members),
+            "review": state in (S.SUBMITTED, S.RESUBMITTED, S.IN_REVIEW)
+            and policy.can_decide_on_project(actor, members),
+            "opinion": state in decisions.OPINION_STATUSES
+            and policy.can_record_ethics_opinion(actor, members),
+        }
     return portal.renderer.page(
         request, viewer, "project.html", "project.title", status, view=view,
         agreement=agreement, may_accept=may_accept, history=_history(portal, project_id),
-        badges=STATE_BADGES, errors=errors or {}, notice=notice)
+        badges=STATE_BADGES, errors=errors or {}, notice=notice, links=links)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -127,6 +149,9 @@ def project_page(request: Request, project_id: str,
                  viewer: Annotated[Viewer, page_guard(policy.check_log_in)]) -> HTMLResponse:
     """One project as the person may see it (members, DEPP staff, ethics committee)."""
     notice = "project.accepted" if request.query_params.get("accepted") == "1" else None
+    asked = request.query_params.get("notice", "")
+    if asked in PROJECT_NOTICES:
+        notice = f"project.notice.{asked}"
     return _project_page(request, viewer, project_id, notice=notice)
 
 
@@ -157,23 +182,49 @@ def review_queue(request: Request, viewer: Annotated[Viewer, REVIEWER]) -> HTMLR
     """Applications waiting for DEPP staff (never those of the staff member's own projects)."""
     portal = portal_of(request)
     with portal.enclave.db.sessions() as session:
-        rows = [(p, _members_summary(session, p))
-                for p in decisions.review_queue(session, viewer.actor)]
+        queue = decisions.review_queue(session, viewer.actor, limit=QUEUE_PAGE)
+        waiting = decisions.review_queue_size(session, viewer.actor)
+        members = register.members_by_project(session, [p.id for p in queue])
+        rows = [(p, members[p.id]) for p in queue]
     decided = request.query_params.get("decided", "")[:40]
     return portal.renderer.page(request, viewer, "review.html", "review.title", rows=rows,
-                                badges=STATE_BADGES, decided=decided)
+                                badges=STATE_BADGES, decided=decided, waiting=waiting)
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """One requested dataset: its catalogue next to what the application asks of it."""
+
+    dataset: queries.DatasetSummary
+    catalogue: list[queries.VariableRow]
+    requested: dict[str, str]  # variable -> justification
+
+
+def side_by_side(session: Any, view: workflow.ProjectView) -> list[SideBySide]:
+    """The requested variables grouped by dataset, each beside the dataset's whole catalogue."""
+    wanted: dict[str, dict[str, str]] = {}
+    for var in view.variables:
+        wanted.setdefault(var.dataset_id, {})[var.variable] = var.justification
+    out = []
+    for dataset_id, requested in sorted(wanted.items()):
+        summary, variables = queries.dataset(session, dataset_id)
+        out.append(SideBySide(summary, variables, requested))
+    return out
 
 
 def _review_page(request: Request, viewer: Viewer, project_id: str, *, status: int = 200,
-                 form: DecisionForm | None = None, stale: bool = False) -> HTMLResponse:
+                 form: DecisionForm | None = None, stale: bool = False,
+                 notice: str | None = None) -> HTMLResponse:
     portal = portal_of(request)
     with portal.enclave.db.sessions() as session:
         view = workflow.view_project(session, viewer.actor, project_id)
         policy.check_decide_on_project(viewer.actor, [m.username for m in view.members])
+        compared = side_by_side(session, view)
     return portal.renderer.page(
         request, viewer, "review_project.html", "review.decide_title", status, view=view,
         form=form or DecisionForm(), stale=stale, decisions=DECISIONS,
-        history=_history(portal, project_id), badges=STATE_BADGES,
+        history=_history(portal, project_id), badges=STATE_BADGES, compared=compared,
+        kind_badges=KIND_BADGES, notice=notice,
         open_for_decision=view.project.status in (S.SUBMITTED, S.RESUBMITTED, S.IN_REVIEW))
 
 
@@ -205,6 +256,9 @@ def _decide(request: Request, viewer: Viewer, project_id: str, form: DecisionFor
                                         version=form.version, reason=form.reason)
     except StaleVersion:
         return _review_page(request, viewer, project_id, status=409, form=form, stale=True)
+    except AlreadyApproved:
+        return _review_page(request, viewer, project_id, status=409, form=form,
+                            notice="review.already_approved")
     except FieldError as exc:
         form.errors[exc.field if exc.field in ("reason",) else "decision"] = \
             "review.error_refused"

@@ -34,6 +34,10 @@ from enclave.portal.sessions import CSRF_COOKIE, CSRF_FIELD, LANG_COOKIE, SESSIO
 PUBLIC_ROUTES = frozenset({"oauth_callback", "logout", "healthz"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 1 << 20
+#: A multipart form may carry the application's PDF protocol (20 MiB at most) and its fields.
+MAX_UPLOAD_BYTES = 21 << 20
+#: The application form lists every catalogued variable with a box and a justification.
+MAX_FORM_FIELDS = 400
 _AUTH_HEADER = re.compile(r"(?:bearer|token)\s+(\S{1,4096})", re.IGNORECASE)
 
 
@@ -158,14 +162,17 @@ async def csrf_protect(request: Request) -> None:
             raise CsrfRejected(f"the form was sent from another site ({origin[:100]!r}, "
                                f"this site is {sorted(h for h in hosts if h)!r})")
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    limit = MAX_UPLOAD_BYTES if multipart else MAX_FORM_BYTES
+    if length is not None and (not length.isdigit() or int(length) > limit):
         raise CsrfRejected("the form is too large")
     session = portal.sealer.open("session", request.cookies.get(SESSION_COOKIE))
     if session is None or not isinstance(session.get("sid"), str):
         raise CsrfRejected("the form has no session")
-    form = await request.form(max_files=10, max_fields=100)
+    form = await request.form(max_files=10, max_fields=MAX_FORM_FIELDS)
     if not portal.sealer.csrf_ok(session["sid"], form.get(CSRF_FIELD),
                                  request.cookies.get(CSRF_COOKIE)):
+        await form.close()  # uploaded files are spooled to disk: release them now
         raise CsrfRejected("the form's security token is missing or does not match the session")
 
 

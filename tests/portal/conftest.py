@@ -77,7 +77,7 @@ def shared_portal(golden_home: Path, tmp_path_factory: pytest.TempPathFactory
 # -- a real hub with the portal as a managed service ---------------------------------------------
 
 PASSWORDS = {"gaelle": "gaelle-pass-1", "alice": "alice-pass-1", "bruno": "bruno-pass-1",
-             "depot": "depot-pass-1"}
+             "depot": "depot-pass-1", "claire": "claire-pass-1", "david": "david-pass-1"}
 
 
 def _free_port() -> int:
@@ -138,7 +138,9 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
         for username, role, trained in (("gaelle", Role.ETHICS_COMMITTEE, False),
                                         ("alice", Role.RESEARCHER, True),
                                         ("bruno", Role.RESEARCHER, True),
-                                        ("depot", Role.DATA_PROVIDER, False)):
+                                        ("depot", Role.DATA_PROVIDER, False),
+                                        ("claire", Role.DEPP_STAFF, False),
+                                        ("david", Role.DEPP_STAFF, False)):
             people.create_user(session, policy.SYSTEM, username, username.title(),
                                roles=[role], password=PASSWORDS[username])
             if trained:

@@ -46,6 +46,7 @@ PEOPLE = (
     Person("rita", (Role.RESEARCHER,), 4 * 365 - 29, display_name="Rita Expire-Bientôt"),
     Person("newbie", (Role.RESEARCHER,), None, display_name="Sans formation"),
     Person("claire", (Role.DEPP_STAFF,), display_name="Claire Durand"),
+    Person("david", (Role.DEPP_STAFF,), display_name="David Moreau"),
     Person("emma", (Role.OUTPUT_CHECKER,), display_name="Emma Lefèvre"),
     Person("gaelle", (Role.ETHICS_COMMITTEE,), display_name="Gaëlle Bernard"),
     Person("admin", (Role.PLATFORM_ADMIN,), display_name="Administration"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -92,3 +93,93 @@ def test_the_ethics_committee_filters_the_trail_and_verifies_the_chain(
     problems = [p for p in problems if "status of 400" not in p]
     assert problems == [], problems  # no CSP violation, no script error
     context.close()
+
+
+def _login(browser: Any, live_hub: LiveHub, who: str, problems: list[str]) -> Any:
+    """A fresh browser context logged in at the hub as ``who``, on the portal's home."""
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"{who}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"{who}: {e}"))
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_hub.url}/services/portal/")
+    page.fill("input[name=username]", who)
+    page.fill("input[name=password]", PASSWORDS[who])
+    page.click("[type=submit]")
+    page.wait_for_url("**/services/portal/**")
+    return page
+
+
+def test_apply_two_staff_approve_with_the_ethics_opinion_then_accept_and_audit(
+        browser: Any, live_hub: LiveHub) -> None:
+    """The full path: a researcher applies through the form for a sensitive variable, the
+    ethics committee gives its opinion, two distinct DEPP staff approve, the member accepts
+    the agreement, and the committee finds every decision in the trail and verifies it."""
+    portal = f"{live_hub.url}/services/portal/"
+    problems: list[str] = []
+    end = (date.today() + timedelta(days=365)).isoformat()
+
+    alice = _login(browser, live_hub, "alice", problems)
+    alice.get_by_role("link", name="Demander un accès").first.click()
+    alice.wait_for_url("**/services/portal/apply")
+    alice.fill("#champ-title", "Bourses et réussite au collège")
+    alice.fill("#champ-summary", "Effet des bourses sur la réussite en 6e.")
+    alice.fill("#champ-scientific_purpose", "Mesurer l'effet propre des bourses.")
+    alice.fill("#champ-public_interest", "Évaluer la politique d'aide sociale.")
+    alice.locator("#var-eleves-boursier").check(force=True)
+    alice.fill("#why-eleves-boursier", "Variable d'intérêt du projet")
+    alice.locator("#var-eleves-niveau").check(force=True)
+    alice.fill("#why-eleves-niveau", "Contrôle par niveau")
+    alice.fill("#champ-end_date", end)
+    alice.get_by_role("button", name="Déposer la demande").click()
+    alice.wait_for_url("**/projects/prj-*?notice=submitted")
+    project_id = alice.url.split("/projects/")[1].split("?")[0]
+    assert "déposée" in alice.locator("main").inner_text().lower()
+
+    gaelle = _login(browser, live_hub, "gaelle", problems)
+    gaelle.goto(portal + "register")
+    row = gaelle.locator("#table-registre tr", has_text=project_id)
+    row.get_by_role("link", name="Avis du comité d'éthique").click()
+    gaelle.wait_for_url(f"**/ethics/{project_id}/opinion")
+    gaelle.locator("#verdict-favourable").check(force=True)
+    gaelle.fill("#champ-reference", "CE-2026-42")
+    gaelle.get_by_role("button", name="Enregistrer l'avis").click()
+    gaelle.wait_for_url("**?notice=opinion")
+
+    for staff in ("claire", "david"):
+        page = _login(browser, live_hub, staff, problems)
+        page.get_by_role("link", name="File d'examen").first.click()
+        page.locator("#table-examen tr", has_text=project_id).get_by_role(
+            "link", name="Examiner").click()
+        page.wait_for_url(f"**/review/{project_id}")
+        assert "Examen renforcé" in page.locator("#titre-regle + p").inner_text()
+        assert "boursier" in page.locator("#cote-a-cote").inner_text()
+        page.locator("#decision-approve").check(force=True)
+        page.fill("#champ-reason", f"Approuvé par {staff}")
+        page.get_by_role("button", name="Enregistrer la décision").click()
+        page.wait_for_url("**/review?decided=*")
+        page.context.close()
+
+    alice.goto(portal + f"projects/{project_id}")
+    assert "approuvée" in alice.locator("main").inner_text().lower()
+    alice.get_by_role("button", name="Accepter la convention").click()
+    alice.wait_for_url("**?accepted=1")
+    assert "Vous avez accepté la convention" in alice.locator("main").inner_text()
+
+    gaelle.goto(portal + "audit")
+    gaelle.get_by_label("Projet").fill(project_id)
+    gaelle.get_by_role("button", name="Filtrer").click()
+    gaelle.wait_for_url("**/audit?**")
+    found = gaelle.locator("#table-journal tbody tr td:nth-child(4)").all_inner_texts()
+    for action in ("project.submitted", "ethics.opinion_recorded", "project.approval_recorded",
+                   "project.approved", "agreement.accepted"):
+        assert action in found, (action, found)
+    actors = gaelle.locator("#table-journal tbody tr td:nth-child(3)").all_inner_texts()
+    assert {"claire", "david", "gaelle", "alice"} <= set(actors)
+    gaelle.get_by_role("link", name="Vérifier la chaîne").first.click()
+    gaelle.get_by_role("button", name="Vérifier la chaîne").click()
+    assert "Chaîne intègre" in gaelle.locator("#resultat-verification").inner_text()
+    assert problems == [], problems
+    alice.context.close()
+    gaelle.context.close()
