@@ -1,9 +1,10 @@
 """Checks of researcher-supplied input: text fields, dates, population and the PDF protocol.
 
-Text is stored exactly as typed (markup included: it is data, never interpreted; the portal
-escapes it when rendering) but control characters and bidirectional overrides are refused, and
-over-long values are refused rather than cut. Every refusal is a :class:`FieldError` naming the
-field, raised before anything is written.
+Text is stored as typed, except that markup (an HTML or XML tag), control characters and
+bidirectional overrides are refused, and over-long values are refused rather than cut. The
+portal escapes everything it renders anyway; refusing tags at the door also protects the other
+readers of these texts (e-mails, CSV exports, reviewers' tools). Every refusal is a
+:class:`FieldError` naming the field, raised before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from access_requests.exceptions import FieldError
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 LEVELS = ("CP", "CE1", "CE2", "CM1", "CM2", "6E", "5E", "4E", "3E", "2NDE", "1ERE", "TLE")
 TERRITORY = re.compile(r"^[0-9A-Za-zÀ-ÿ' .()-]{1,100}$")
+#: The start of an HTML/XML tag, comment, declaration or processing instruction: ``<`` directly
+#: followed by a letter, ``/``, ``!`` or ``?`` (as the HTML tokenizer's tag-open state reads it).
+#: ``< 10`` or ``<=`` in a sentence is not a tag and is accepted.
+MARKUP = re.compile(r"<[A-Za-z/!?]")
 MIN_YEAR = 1990
 MAX_PROTOCOL_BYTES = 20 * 1024 * 1024
 #: PDF names that start programs, scripts or carry files; refused in a protocol (a reviewer
@@ -46,6 +51,9 @@ def text(field: str, value: object, *, max_len: int, min_len: int = 0,
             raise FieldError(field, f"contains the control character U+{ord(char):04X}, "
                                     "which is not allowed" + ("" if multiline else
                                                               " (a single line is expected)"))
+    if (tag := MARKUP.search(value)) is not None:
+        raise FieldError(field, f"contains markup ({value[tag.start():tag.start() + 12]!r}…): "
+                                "plain text only (a comparison such as '< 10' is fine)")
     stripped = value.strip()
     if not min_len <= len(stripped) <= max_len:
         if min_len:

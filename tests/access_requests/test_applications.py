@@ -136,18 +136,31 @@ def test_a_complete_application_is_stored_with_every_field(factory: Factory) -> 
     assert json.loads(event.details)["protocol_sha256"] == sha256_bytes(pdf)
 
 
-def test_markup_is_stored_as_text_and_never_interpreted(factory: Factory) -> None:
-    title = "<script>alert('x')</script> & <b>gras</b> {title}"
-    project_id = create(factory, title=title, summary="<img src=x onerror=alert(1)>")
+def test_plain_text_with_comparisons_and_braces_is_stored_as_typed(factory: Factory) -> None:
+    title = "Effectifs < 10 & seuils <= 5 {title} 'quoted'"
+    project_id = create(factory, title=title, summary="a<3 n'est pas une balise ; x > y")
     with factory.enclave.db.transaction() as session:
         applications.submit(session, factory.actor("alice"), project_id, version=1)
     with factory.enclave.db.sessions() as session:
         project = session.get(Project, project_id)
         assert project is not None and project.title == title
-        assert project.summary == "<img src=x onerror=alert(1)>"
+        assert project.summary == "a<3 n'est pas une balise ; x > y"
         bodies = session.execute(select(Notification.body_en).where(
             Notification.project_id == project_id)).scalars().all()
     assert bodies and all(f'"{title}"' in body for body in bodies)
+
+
+@pytest.mark.parametrize(("field", "markup"), [
+    ("title", "<script>alert('x')</script>"), ("summary", "<img src=x onerror=1>"),
+    ("scientific_purpose", "</textarea>"), ("public_interest", "<!-- c -->"),
+    ("planned_outputs", "<?xml ?>"), ("ethics_reference", "<svg/onload=1>"),
+    ("pi_institution", "<b>Inserm</b>")])
+def test_markup_in_any_text_field_is_refused_and_nothing_is_stored(
+        factory: Factory, field: str, markup: str) -> None:
+    before = snapshot(factory)
+    with pytest.raises(FieldError, match=f"{field}: contains markup"):
+        create(factory, **{field: "Texte " + markup})
+    assert snapshot(factory) == before
 
 
 def test_a_protocol_written_in_a_rolled_back_transaction_is_removed(factory: Factory) -> None:

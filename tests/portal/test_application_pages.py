@@ -16,7 +16,7 @@ from access_requests.models import ExtensionRequest, MembershipRequest
 from enclave.core import people
 from enclave.portal.i18n_access import ACCESS_MESSAGES
 from tests.portal import access_helpers as h
-from tests.portal.factories import PREFIX, XSS, Portal
+from tests.portal.factories import PREFIX, TRICKY, TRICKY_ESCAPED, XSS, Portal
 
 FUTURE = (date.today() + timedelta(days=300)).isoformat()
 PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\nxref\n0 2\n0000000000 65535 f \n"
@@ -32,7 +32,7 @@ def form(**changes: Any) -> dict[str, Any]:
     """A valid application form as the browser posts it (a sensitive variable included)."""
     data: dict[str, Any] = {
         "title": "Bourses et réussite au collège", "summary": "Effet des bourses.",
-        "scientific_purpose": "Mesurer l'effet des bourses " + XSS,
+        "scientific_purpose": "Mesurer l'effet des bourses " + TRICKY,
         "public_interest": "Politique d'aide sociale.", "legal_basis": "gdpr_6_1_e_art_89",
         "legal_basis_other": "", "pi_institution": "Université de Lille",
         "members": "rita; CNRS", "var:eleves:boursier": "1",
@@ -79,7 +79,7 @@ def test_save_a_draft_then_edit_it_then_submit(portal: Portal) -> None:
     assert "Le brouillon est enregistré" in page and "Modifier le brouillon" in page
     edit = browser.get(f"projects/{project_id}/edit").text
     assert 'value="Bourses et réussite au collège"' in edit
-    assert "Mesurer l&#39;effet des bourses &lt;script&gt;" in edit  # escaped, not executed
+    assert f"Mesurer l&#39;effet des bourses {TRICKY_ESCAPED}" in edit  # escaped, not executed
     assert 'name="var:eleves:boursier" value="1" checked' in edit
     done = browser.post(f"projects/{project_id}/edit", form(
         title="Bourses et réussite", action="submit", version="1", form_key=None))
@@ -117,6 +117,8 @@ def test_the_same_form_sent_twice_creates_one_application(portal: Portal) -> Non
     ({"title": "x" * 301}, "title", None),
     ({"summary": "y" * 5001}, "summary", None),
     ({"title": "Titre\u202eevil"}, "title", None),
+    ({"title": "Titre " + XSS}, "title", None),
+    ({"planned_outputs": "<img src=x onerror=alert(1)>"}, "planned_outputs", None),
     ({"var:eleves:nope": "1", "why:eleves:nope": "why"}, "variables", None),
     ({"var:inconnu:x": "1", "why:inconnu:x": "why"}, "variables", None),
     ({"var:eleves:ine": "1", "why:eleves:ine": "pour relier"}, "variables", None),

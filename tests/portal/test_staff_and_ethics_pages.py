@@ -15,7 +15,7 @@ from enclave.portal import pages_projects
 from enclave.privacy_budget.ledger import set_budget
 from enclave.provisioning.models import Extract
 from tests.portal import access_helpers as h
-from tests.portal.factories import PREFIX, XSS, Portal
+from tests.portal.factories import PREFIX, TRICKY, TRICKY_ESCAPED, Portal
 
 SENSITIVE = {"variables": {"eleves": [("boursier", "Effet des bourses"),
                                       ("niveau", "Contrôle")]}}
@@ -56,7 +56,7 @@ def test_two_distinct_staff_and_the_ethics_opinion_from_the_portal(portal: Porta
     form = gaelle.get(f"ethics/{project_id}/opinion")
     assert form.status_code == 200 and 'name="verdict"' in form.text
     assert gaelle.post(f"ethics/{project_id}/opinion", {
-        "verdict": "favourable", "reference": "CE-2026-7", "comment": "Rien à redire " + XSS}
+        "verdict": "favourable", "reference": "CE-2026-7", "comment": "Rien à redire " + TRICKY}
     ).headers["location"].endswith("?notice=opinion")
     assert _decide(portal, "david", project_id).status_code == 303
     assert h.status_version(portal, project_id)[0] == "approved"
@@ -65,7 +65,7 @@ def test_two_distinct_staff_and_the_ethics_opinion_from_the_portal(portal: Porta
         "project.approved"]
     register = gaelle.get("register").text
     assert project_id in register and "Favorable" in register and "Approbation" in register
-    assert "Rien à redire &lt;script&gt;" in register and "<script>alert" not in register
+    assert f"Rien à redire {TRICKY_ESCAPED}" in register and TRICKY not in register
 
 
 def test_a_stale_decision_after_an_opinion_is_refused(portal: Portal) -> None:
