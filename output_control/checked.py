@@ -39,6 +39,7 @@ from output_control.verdicts import CheckResult, summarise
 
 OUTPUTS_ENV = "ENCLAVE_OUTPUTS_DIR"
 NOTEBOOK_ENV = "ENCLAVE_NOTEBOOK"
+SESSION_ENV = "JPY_SESSION_NAME"
 MAX_JUSTIFICATION = 10_000
 MAX_CODE = 100_000
 MITIGATIONS = ("round",)
@@ -114,10 +115,11 @@ def pivot_table(
     cells are all empty is kept (empty), so the empty cells can be judged too.
     """
     validate_output_name(name)
-    if not isinstance(aggfunc, str) or aggfunc not in tuple(Statistic):
+    aggregations = [s.value for s in Statistic if s is not Statistic.QUANTILE]
+    if not isinstance(aggfunc, str) or aggfunc not in aggregations:
         raise ValueError(
-            f"aggfunc must be one of {[s.value for s in Statistic]}, got {aggfunc!r} "
-            "(for counts use checked.crosstab)"
+            f"aggfunc must be one of {aggregations}, got {aggfunc!r} (for counts use "
+            "checked.crosstab, for quantiles output_control.analysis.quantiles)"
         )
     if not isinstance(values, str):
         raise TypeError("values must name one column")
@@ -467,7 +469,9 @@ def _provenance(function: str = "crosstab") -> dict[str, Any]:
     """Which notebook and code produced the output, as far as the kernel can tell."""
     return {
         "function": f"{__name__}.{function}",
-        "notebook": os.environ.get(NOTEBOOK_ENV),
+        # Set by the enclave's batch runs; Jupyter (and the sandboxed papermill runs) name
+        # the session's notebook in JPY_SESSION_NAME.
+        "notebook": os.environ.get(NOTEBOOK_ENV) or os.environ.get(SESSION_ENV),
         "cell_source": _current_cell_source(),
     }
 

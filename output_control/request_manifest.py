@@ -2,8 +2,10 @@
 
 A kernel cannot call the review workflow (no database, no network in the sandbox), so a notebook
 states its request as a small file in the outputs area, ``release_request.json``; the
-researcher then submits it from the portal, and the workflow reads it with
-:func:`parse_request_manifest`. Format ``enclave-release-request/1``::
+researcher then submits it from the portal (the button of the outputs page), and the workflow
+(:mod:`output_control.review.manifests`) reads it with :func:`parse_request_manifest`, each
+exception request becoming the file's own field (rules and reason), which controllers read
+next to the rules it concerns. Format ``enclave-release-request/1``::
 
     {"format": "enclave-release-request/1",
      "justification": "why these outputs are needed (the project's purpose)",
@@ -198,7 +200,8 @@ def overview(outputs_dir: Path | str | None = None,
                     read_limited(side, 1 << 20, "sidecar")):
                 declared = read_dp_output(path)
                 kind = "differential privacy"
-                status = f"epsilon {declared.epsilon:g} charged to {declared.dataset} on release"
+                status = (f"epsilon {declared.epsilon:g} charged to {declared.dataset} when "
+                          "the request is submitted")
             elif path.name.endswith(".csv"):
                 result = check_output(path, rules)
                 kind, status = "table", result.outcome.value

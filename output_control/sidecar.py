@@ -14,8 +14,10 @@ Format ``enclave-output-sidecar/2`` adds to ``table``: ``values`` (published num
 magnitude table or model output, else null), ``structural_zeros`` (cells declared empty by
 construction), ``rounding`` (``{base, redact_at_most}`` or null), ``magnitude`` (variable,
 statistic, top_n and per cell: totals, top per-pupil contributions, negative and missing flags;
-never released) and ``model`` (``{estimator, n_obs, dof}``). Format ``/1`` (frequency tables
-without those keys) is still read.
+never released) and ``model`` (``{estimator, n_obs, dof}``). A magnitude table of statistic
+``quantile`` also has ``magnitude.levels``, the level of each column (and only it has that
+key, so the other tables' sidecars are unchanged). Format ``/1`` (frequency tables without
+those keys) is still read.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ _TABLE_KEYS = {
 _TABLE_KEYS_V2 = _TABLE_KEYS | {"values", "structural_zeros", "rounding", "magnitude", "model"}
 _ROUNDING_KEYS = {"base", "redact_at_most"}
 _MAGNITUDE_KEYS = {"variable", "statistic", "top_n", "totals", "top", "negative", "missing"}
+_QUANTILE_KEYS = _MAGNITUDE_KEYS | {"levels"}
 _MODEL_KEYS = {"estimator", "n_obs", "dof"}
 _POLICY_KEYS = {"name", "version", "sha256"}
 
@@ -227,6 +230,7 @@ def _magnitude_json(mag: Magnitude | None) -> dict[str, Any] | None:
         "top": [[list(top) for top in line] for line in mag.top],
         "negative": _grid_json(mag.negative),
         "missing": _grid_json(mag.missing),
+        **({} if mag.levels is None else {"levels": list(mag.levels)}),
     }
 
 
@@ -266,7 +270,58 @@ def read_output(
             f"{table.sha256[:12]}...): it was changed after it was written"
         )
     _compare_csv(csv_bytes, table)
+    cross_check(table)
     return table_frame(table), table
+
+
+#: Relative tolerance when a published sum or mean is compared with the sidecar's totals
+#: (the two are added up in different orders).
+CROSS_CHECK_TOLERANCE = 1e-9
+
+
+def cross_check(table: SidecarTable) -> None:
+    """Refuse a sidecar whose numbers contradict each other; raise OutputRejected with the cell.
+
+    A sidecar is written by researcher code in the sandbox, so it can lie; what the rules read
+    must at least agree with what is published. The CSV's fields are already compared with
+    the sidecar (:func:`_compare_csv`: a frequency table publishes exactly its cells' row
+    counts, or their rounding). For a magnitude table the published statistic must follow
+    from the contributions the dominance rules judge: a sum equals the cell's total, a mean its
+    total divided by its rows with a value (within :data:`CROSS_CHECK_TOLERANCE`), and a min,
+    max or quantile of a cell of non-negative values is at most its largest contribution.
+    """
+    mag = table.magnitude
+    if mag is None or table.values is None:
+        return
+    for i, row in enumerate(table.row_labels):
+        for j, column in enumerate(table.column_labels):
+            value = table.values[i][j]
+            if value is None:
+                continue
+            total, rows = mag.totals[i][j], table.rows[i][j]
+            expected = {Statistic.SUM: total,
+                        Statistic.MEAN: total / rows if rows else None}.get(mag.statistic)
+            where = ", ".join((*row, *column))
+            if expected is not None and not _close(value, expected):
+                raise OutputRejected(
+                    f"the {mag.statistic.value} published in cell ({where}) of "
+                    f"{table.file_name!r} is {format_value(value)} but the sidecar's "
+                    f"contributions give {format_value(expected)}: the sidecar does not "
+                    "describe the published table")
+            top = mag.top[i][j]
+            single = mag.statistic in (Statistic.MIN, Statistic.MAX, Statistic.MEDIAN,
+                                       Statistic.QUANTILE)
+            if (single and top and not mag.negative[i][j]
+                    and value > top[0] * (1 + CROSS_CHECK_TOLERANCE)):
+                raise OutputRejected(
+                    f"the {mag.statistic.value} published in cell ({where}) of "
+                    f"{table.file_name!r} is {format_value(value)}, above the largest "
+                    f"contribution the sidecar records ({format_value(top[0])}): the sidecar "
+                    "does not describe the published table")
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= CROSS_CHECK_TOLERANCE * max(1.0, abs(a), abs(b))
 
 
 def check_output(
@@ -366,7 +421,9 @@ def _v2_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         rounding = Rounding(base=raw["base"], redact_at_most=raw["redact_at_most"])
     magnitude = None
     if spec["magnitude"] is not None:
-        raw = _object(spec["magnitude"], _MAGNITUDE_KEYS, "'table.magnitude'")
+        raw = spec["magnitude"]
+        quantile = isinstance(raw, dict) and raw.get("statistic") == Statistic.QUANTILE.value
+        raw = _object(raw, _QUANTILE_KEYS if quantile else _MAGNITUDE_KEYS, "'table.magnitude'")
         magnitude = Magnitude(
             variable=_text(raw["variable"], "table.magnitude.variable"),
             statistic=Statistic(raw["statistic"]),
@@ -378,6 +435,8 @@ def _v2_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
             ),
             negative=tuple(tuple(_list(line)) for line in _list(raw["negative"])),
             missing=tuple(tuple(_list(line)) for line in _list(raw["missing"])),
+            levels=tuple(_number(x, "table.magnitude.levels") for x in _list(raw["levels"]))
+            if quantile else None,
         )
     model = None
     if spec["model"] is not None:

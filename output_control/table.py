@@ -73,6 +73,9 @@ class Statistic(StrEnum):
     STD = "std"
     MIN = "min"
     MAX = "max"
+    #: A quantile at the level of its column (``Magnitude.levels``); not a pandas aggfunc
+    #: name here: ``output_control.analysis.quantiles`` computes it with its level.
+    QUANTILE = "quantile"
 
     @property
     def linear(self) -> bool:
@@ -81,8 +84,9 @@ class Statistic(StrEnum):
 
     @property
     def single_unit(self) -> bool:
-        """A minimum, maximum or median is the value of one pupil (or two, averaged)."""
-        return self in (Statistic.MIN, Statistic.MAX, Statistic.MEDIAN)
+        """A minimum, maximum, median or other quantile is the value of one pupil (or two,
+        interpolated)."""
+        return self in (Statistic.MIN, Statistic.MAX, Statistic.MEDIAN, Statistic.QUANTILE)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ class Magnitude:
     first (one pupil's many rows are one contributor); ``top[i][j]`` the ``top_n`` largest of
     those per-pupil sums, largest first; ``negative``/``missing`` whether any row value of the
     cell is negative / missing (dominance is then undefined, or the statistic hides rows).
+    ``levels`` gives, for a ``quantile`` table only, the level (strictly between 0 and 1) of
+    each column of the grid: the cells of column ``j`` are quantiles at ``levels[j]``.
     """
 
     variable: str
@@ -130,6 +136,7 @@ class Magnitude:
     top: Grid[tuple[float, ...]]
     negative: Grid[bool]
     missing: Grid[bool]
+    levels: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -333,6 +340,7 @@ def _validate_magnitude(table: SidecarTable, mag: Magnitude) -> None:
     _safe(mag.variable, f"variable name {mag.variable!r}")
     if mag.variable in (*table.index, *table.columns, table.unit_column):
         raise InvalidTable(f"the value variable {mag.variable!r} cannot be a table variable")
+    _validate_levels(table, mag)
     if type(mag.top_n) is not int or mag.top_n < 2:
         raise InvalidTable(f"top_n {mag.top_n!r} is not an integer >= 2")
     shape = table.shape
@@ -347,6 +355,21 @@ def _validate_magnitude(table: SidecarTable, mag: Magnitude) -> None:
     for i in range(shape[0]):
         for j in range(shape[1]):
             _validate_magnitude_cell(table, mag, i, j)
+
+
+def _validate_levels(table: SidecarTable, mag: Magnitude) -> None:
+    """A quantile table states one level in (0, 1) per column; no other statistic has any."""
+    if mag.statistic is not Statistic.QUANTILE:
+        if mag.levels is not None:
+            raise InvalidTable(f"a {mag.statistic.value} table has no quantile levels")
+        return
+    levels = mag.levels
+    if not isinstance(levels, tuple) or len(levels) != table.shape[1]:
+        raise InvalidTable(f"a quantile table needs one level per column ({table.shape[1]})")
+    for level in levels:
+        if not _finite(level) or not 0 < level < 1:  # type: ignore[operator]
+            raise InvalidTable(f"quantile level {level!r} is not a number strictly between 0 "
+                               "and 1 (minima and maxima are the min and max statistics)")
 
 
 def _validate_magnitude_cell(table: SidecarTable, mag: Magnitude, i: int, j: int) -> None:

@@ -318,7 +318,19 @@ def _read_reviews(actor: Actor, members: Collection[str]) -> str | None:
     return None
 
 
+def _rerun_output(actor: Actor, members: Collection[str]) -> str | None:
+    """Disclosure controllers outside the project ask the enclave to re-run a request's
+    notebooks and compare the results (it runs project code on the extract: not the ethics
+    committee, who changes nothing, nor a member, who would check their own work)."""
+    if (reason := _needs(actor, Role.OUTPUT_CHECKER)) is not None:
+        return reason
+    if actor.username in members:
+        return f"{actor.username} belongs to this project and may not re-run its outputs"
+    return None
+
+
 check_request_output, can_request_output = _pair(_request_output)
+check_rerun_output, can_rerun_output = _pair(_rerun_output)
 check_read_reviews, can_read_reviews = _pair(_read_reviews)
 check_review_output, can_review_output = _pair(_review_output)
 check_release_output, can_release_output = _pair(_release_output)

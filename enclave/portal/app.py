@@ -37,6 +37,7 @@ from enclave.portal.i18n import Messages
 from enclave.portal.identity import HubIdentity
 from enclave.portal.pages_audit import AUDIT
 from enclave.portal.pages_core import HOME
+from enclave.portal.pages_outputs import OUTPUTS
 from enclave.portal.pages_projects import PROJECTS
 from enclave.portal.queries import TrailCounter
 from enclave.portal.rendering import Renderer
@@ -195,7 +196,7 @@ def create_app(enclave: Enclave, identity: HubIdentity, *, secret: bytes,
     prefix = identity.prefix
     if not prefix.startswith("/") or not prefix.endswith("/"):
         raise ValueError(f"the service prefix {prefix!r} must start and end with '/'")
-    every = (HOME, PROJECTS, ACCESS, AUDIT, *extensions)
+    every = (HOME, PROJECTS, ACCESS, AUDIT, OUTPUTS, *extensions)
     messages = Messages(*(ext.messages for ext in every))
     renderer = Renderer(prefix, every, messages, identity.hub_home_url)
     portal = Portal(enclave, identity, CookieSealer(secret), prefix, secure_cookies, renderer,

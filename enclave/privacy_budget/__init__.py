@@ -8,7 +8,8 @@ diffprivlib's in-memory ``BudgetAccountant``, the ledger is in the database and 
 concurrent queries (see :mod:`~enclave.privacy_budget.ledger`).
 
 - :mod:`~enclave.privacy_budget.models`: the tables ``privacy_budgets`` and ``privacy_spends``;
-- :mod:`~enclave.privacy_budget.ledger`: ``set_budget``, ``reserve``, ``settle``, ``ledger``,
+- :mod:`~enclave.privacy_budget.ledger`: ``set_budget``, ``reserve`` (``charge`` inside a
+  caller's transaction), ``settle``, ``ledger``,
   ``ledgers``, the spend statuses and their state machine;
 - :mod:`~enclave.privacy_budget.run`: ``run_dp_query`` (reserve, compute, record the outcome);
 - :mod:`~enclave.privacy_budget.exceptions`: ``NoBudget``, ``BudgetExceeded``,
@@ -27,6 +28,7 @@ from enclave.privacy_budget.ledger import (
     Reservation,
     SpendStatus,
     SpendView,
+    charge,
     ledger,
     ledgers,
     reserve,
@@ -49,6 +51,7 @@ __all__ = [
     "ResultExceedsReservation",
     "SpendStatus",
     "SpendView",
+    "charge",
     "ledger",
     "ledgers",
     "reserve",

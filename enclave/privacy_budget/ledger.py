@@ -249,6 +249,20 @@ def reserve(db: Database, actor: Actor, project_id: str, dataset_id: str, *,
     :class:`BudgetExceeded`, :class:`NoBudget` or a refusal nothing is recorded. Once this
     returns, the charge is committed and stays whatever happens to the query.
     """
+    with db.transaction() as session:
+        return charge(session, actor, project_id, dataset_id, epsilon=epsilon, delta=delta,
+                      description=description)
+
+
+def charge(session: Session, actor: Actor, project_id: str, dataset_id: str, *,
+           epsilon: Amount, delta: Amount = 0, description: str) -> Reservation:
+    """:func:`reserve` inside the caller's transaction, so that another workflow's change (an
+    output request charged at submission) and its charge commit or roll back together.
+
+    Locks the budget row (``FOR UPDATE``; SQLite serialises writers), so concurrent charges
+    queue and each sees the previous ones. A caller charging several datasets in one
+    transaction charges them in sorted order, so two such transactions never deadlock.
+    """
     spend_epsilon = epsilon_units(epsilon, spend=True)
     spend_delta = delta_units(delta, spend=True)
     description = str(description).strip()
@@ -256,47 +270,46 @@ def reserve(db: Database, actor: Actor, project_id: str, dataset_id: str, *,
         raise InvalidBudget("a spend needs a description of the query it pays for")
     if len(description) > MAX_DESCRIPTION:
         raise InvalidBudget(f"a spend's description is at most {MAX_DESCRIPTION} characters")
-    with db.transaction() as session:
-        facts = projects.facts(session, project_id)
-        policy.check_spend_privacy_budget(actor, facts["members"], facts["agreed"],
-                                          facts["active"])
-        budget = _budget(session, project_id, dataset_id, lock=True)
-        if budget is None:
-            raise NoBudget(f"no privacy budget is set for project {project_id!r} on dataset "
-                           f"{dataset_id!r}; DEPP staff set one before any DP query")
-        new_epsilon = budget.spent_epsilon_e9 + spend_epsilon
-        new_delta = budget.spent_delta_e18 + spend_delta
-        if new_epsilon > budget.total_epsilon_e9 or new_delta > budget.total_delta_e18:
-            raise BudgetExceeded(
-                f"the query asks for epsilon {amount(spend_epsilon, EPSILON_SCALE)}, delta "
-                f"{amount(spend_delta, DELTA_SCALE)} but only epsilon "
-                f"{amount(budget.total_epsilon_e9 - budget.spent_epsilon_e9, EPSILON_SCALE)}, "
-                f"delta {amount(budget.total_delta_e18 - budget.spent_delta_e18, DELTA_SCALE)} "
-                f"remain of project {project_id!r}'s budget on {dataset_id!r}; a budget is "
-                f"never exceeded")
-        budget.spent_epsilon_e9, budget.spent_delta_e18 = new_epsilon, new_delta
-        budget.version += 1
-        spend = PrivacySpend(budget_id=budget.id, project_id=project_id, dataset_id=dataset_id,
-                             actor=actor.username, at=utcnow(), description=description,
-                             epsilon_e9=spend_epsilon, delta_e18=spend_delta,
-                             status=SpendStatus.RESERVED.value, version=1, accounting="{}")
-        session.add(spend)
-        session.flush()
-        remaining_epsilon = amount(budget.total_epsilon_e9 - new_epsilon, EPSILON_SCALE)
-        remaining_delta = amount(budget.total_delta_e18 - new_delta, DELTA_SCALE)
-        event = audit.record(
-            session, actor=actor.username, action="privacy_budget.spent",
-            object_type="privacy_spend", object_id=str(spend.id), project_id=project_id,
-            details={"budget_id": budget.id, "dataset_id": dataset_id,
-                     "epsilon": str(amount(spend_epsilon, EPSILON_SCALE)),
-                     "delta": str(amount(spend_delta, DELTA_SCALE)),
-                     "description": description,
-                     "remaining_epsilon": str(remaining_epsilon),
-                     "remaining_delta": str(remaining_delta)})
-        spend.audit_seq = event.seq
-        return Reservation(spend.id, project_id, dataset_id,
-                           amount(spend_epsilon, EPSILON_SCALE), amount(spend_delta, DELTA_SCALE),
-                           remaining_epsilon, remaining_delta, event.seq)
+    facts = projects.facts(session, project_id)
+    policy.check_spend_privacy_budget(actor, facts["members"], facts["agreed"],
+                                      facts["active"])
+    budget = _budget(session, project_id, dataset_id, lock=True)
+    if budget is None:
+        raise NoBudget(f"no privacy budget is set for project {project_id!r} on dataset "
+                       f"{dataset_id!r}; DEPP staff set one before any DP query")
+    new_epsilon = budget.spent_epsilon_e9 + spend_epsilon
+    new_delta = budget.spent_delta_e18 + spend_delta
+    if new_epsilon > budget.total_epsilon_e9 or new_delta > budget.total_delta_e18:
+        raise BudgetExceeded(
+            f"the query asks for epsilon {amount(spend_epsilon, EPSILON_SCALE)}, delta "
+            f"{amount(spend_delta, DELTA_SCALE)} but only epsilon "
+            f"{amount(budget.total_epsilon_e9 - budget.spent_epsilon_e9, EPSILON_SCALE)}, "
+            f"delta {amount(budget.total_delta_e18 - budget.spent_delta_e18, DELTA_SCALE)} "
+            f"remain of project {project_id!r}'s budget on {dataset_id!r}; a budget is "
+            f"never exceeded")
+    budget.spent_epsilon_e9, budget.spent_delta_e18 = new_epsilon, new_delta
+    budget.version += 1
+    spend = PrivacySpend(budget_id=budget.id, project_id=project_id, dataset_id=dataset_id,
+                         actor=actor.username, at=utcnow(), description=description,
+                         epsilon_e9=spend_epsilon, delta_e18=spend_delta,
+                         status=SpendStatus.RESERVED.value, version=1, accounting="{}")
+    session.add(spend)
+    session.flush()
+    remaining_epsilon = amount(budget.total_epsilon_e9 - new_epsilon, EPSILON_SCALE)
+    remaining_delta = amount(budget.total_delta_e18 - new_delta, DELTA_SCALE)
+    event = audit.record(
+        session, actor=actor.username, action="privacy_budget.spent",
+        object_type="privacy_spend", object_id=str(spend.id), project_id=project_id,
+        details={"budget_id": budget.id, "dataset_id": dataset_id,
+                 "epsilon": str(amount(spend_epsilon, EPSILON_SCALE)),
+                 "delta": str(amount(spend_delta, DELTA_SCALE)),
+                 "description": description,
+                 "remaining_epsilon": str(remaining_epsilon),
+                 "remaining_delta": str(remaining_delta)})
+    spend.audit_seq = event.seq
+    return Reservation(spend.id, project_id, dataset_id,
+                       amount(spend_epsilon, EPSILON_SCALE), amount(spend_delta, DELTA_SCALE),
+                       remaining_epsilon, remaining_delta, event.seq)
 
 
 def settle(db: Database, spend_id: int, status: SpendStatus, *,

@@ -115,7 +115,7 @@ def write_dp_result(
     write_atomic(sidecar_path(csv_path),
                  (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode())
     print(f"Wrote {csv_path} (differentially private, epsilon {document['epsilon']:g} on "
-          f"{dataset}); the budget is charged when you ask for its release.")
+          f"{dataset}); the budget is charged when you submit it in an output request.")
     return csv_path
 
 

@@ -14,9 +14,9 @@ checks only their group count (threshold) and class disclosure.
 The output is one magnitude table: rows are the groups, columns the quantile levels (a column
 variable ``quantile`` labelled ``p10``, ``p25``, ...), every cell carrying its group's
 distinct-pupil count and contributions so that ``minimum_count`` and ``negative_or_missing``
-also apply. Format ``enclave-output-sidecar/2`` has a single percentile statistic, recorded as
-``median``, which the rule treats as the percentile class; the level of each cell is its column
-label. The levels 0 and 1 (minimum and maximum, single-unit "extremes") are refused here: ask
+also apply. The statistic is ``quantile`` with the level of each column recorded in the
+sidecar (``magnitude.levels``), so the rule names it ("the 10th percentile of 40 pupils"). The
+levels 0 and 1 (minimum and maximum, single-unit "extremes") are refused here: ask
 ``describe`` for them so that the policy's ``extremes`` outcome applies.
 """
 
@@ -86,7 +86,7 @@ def quantiles(
         tuple(_finite_or_none(v) for v in found.get(key, [math.nan] * len(levels)))
         for key in base.row_labels
     )
-    table = _widen(base, labels, values)
+    table = _widen(base, labels, values, levels)
     _write_output(table, name=name, policy=policy, population=population,
                   justification=justification, outputs_dir=outputs_dir, function="quantiles")
     return table_frame(table)
@@ -134,7 +134,8 @@ def _finite_or_none(value: object) -> float | None:
 
 
 def _widen(base: SidecarTable, labels: list[str],
-           values: tuple[tuple[float | None, ...], ...]) -> SidecarTable:
+           values: tuple[tuple[float | None, ...], ...],
+           levels: tuple[float, ...]) -> SidecarTable:
     """The one-way per-group table ``base`` repeated across one column per quantile level."""
     mag = base.magnitude
     assert mag is not None  # noqa: S101 (a magnitude table by construction)
@@ -152,7 +153,8 @@ def _widen(base: SidecarTable, labels: list[str],
             units=spread(base.units),  # type: ignore[arg-type]
             values=values,
             magnitude=Magnitude(
-                variable=mag.variable, statistic=Statistic.MEDIAN, top_n=mag.top_n,
+                variable=mag.variable, statistic=Statistic.QUANTILE, levels=levels,
+                top_n=mag.top_n,
                 totals=spread(mag.totals), top=spread(mag.top),  # type: ignore[arg-type]
                 negative=spread(mag.negative), missing=spread(mag.missing),  # type: ignore[arg-type]
             ),

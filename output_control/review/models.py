@@ -48,7 +48,10 @@ class OutputFile(Base):
     check_outcome: Mapped[str] = mapped_column(String(10))
     check_result: Mapped[str] = mapped_column(Text)  # JSON of output_control CheckResult
     justification: Mapped[str] = mapped_column(Text, default="")
+    #: Why the researcher asks controllers for an exception ("" when none is asked).
     exception_request: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: JSON list of the rule names the exception request asks to waive.
+    exception_rules: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     review_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     retired_round: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
@@ -111,3 +114,24 @@ class ReleasedTable(Base):
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("request_id", "file_name"),)
+
+
+class Rerun(Base):
+    """A controller's re-run of a request's notebooks in a fresh sandbox on the same extract
+    version, and the comparison of each regenerated file with the submitted one.
+
+    ``outcome`` is a verdict outcome (``pass`` when every file was regenerated identically or
+    within the stated tolerance, ``review`` when something could not be compared, ``fail``
+    when a regenerated file differs); ``result`` the JSON of the per-file comparison.
+    """
+
+    __tablename__ = "output_reruns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("output_requests.id", ondelete="CASCADE"),
+                                            index=True)
+    review_round: Mapped[int] = mapped_column(Integer)
+    run_by: Mapped[str] = mapped_column(String(100))
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(10))
+    result: Mapped[str] = mapped_column(Text)

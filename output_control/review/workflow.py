@@ -20,6 +20,14 @@ The automatic checks add a ``differencing`` verdict (:mod:`output_control.differ
 table is compared with the tables the project released before (the release ledger, written by
 :func:`release`) and with the request's other files; a disclosive difference makes the file
 REVIEW with the pair of tables and the cells explained.
+
+Each frozen file is checked by its kind (:mod:`output_control.review.checks`): a table with
+its sidecar, a figure proved to be the drawing of its table (frozen beside it), or a DP
+result, whose declared spend is charged to the privacy budget in the transaction that stores
+the request (:mod:`output_control.review.dp_charges`). The notebooks the files record are
+frozen with them, for a controller's re-run (:mod:`output_control.review.rerun`, which runs
+them in the sandbox and is kept out of this module). A notebook's ``release_request.json`` is
+submitted through :mod:`output_control.review.manifests`.
 """
 from __future__ import annotations
 
@@ -49,8 +57,12 @@ from enclave.core.keystore import Signer
 from enclave.core.policy import Actor, Role, StateMachine, Transition
 from enclave.core.settings import Settings
 from output_control import differencing
+from output_control.analysis.dp_outputs import DPOutput
 from output_control.differencing import PopulationError, TableCells
 from output_control.policy import Policy
+from output_control.request_manifest import EXTRA_RULES as EXCEPTION_EXTRA_RULES
+from output_control.request_manifest import ExceptionRequest
+from output_control.review import checks, dp_charges
 from output_control.review.models import (
     OutputFile,
     OutputRequest,
@@ -58,8 +70,7 @@ from output_control.review.models import (
     ReleasedTable,
     Review,
 )
-from output_control.rules import check_output, load_policy
-from output_control.sidecar import read_output
+from output_control.rules import RULES, load_policy
 from output_control.table import SidecarTable
 from output_control.verdicts import CheckResult, RuleVerdict
 
@@ -190,6 +201,11 @@ def outputs_dir(settings: Settings, project_id: str) -> Path:
     return settings.projects_dir / project_id / "outputs"
 
 
+def work_dir(settings: Settings, project_id: str, username: str) -> Path:
+    """``projects/<p>/work/<user>``: a person's work folder of a project (their notebooks)."""
+    return settings.projects_dir / project_id / "work" / username
+
+
 def _text(value: str, what: str) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be text")
@@ -217,19 +233,19 @@ def _check_sources(source: Path, names: Iterable[str]) -> None:
 
 @dataclass
 class _Frozen:
-    """A file just frozen: its row (not yet stored) and its differencing view."""
+    """A file just frozen: its row (not yet stored), its differencing view and, for a DP
+    result, the declaration whose spend the submission charges."""
 
     row: OutputFile
     cells: TableCells | None
+    dp: DPOutput | None = None
 
 
-def _differencing_view(frozen: Path, label: str) -> TableCells | None:
-    """The table's cells for differencing; None if it is not a table differencing applies to
-    or cannot be read (the integrity check has then already failed). A population that is not
-    in the canonical structure counts as not described (the relation is then unknown)."""
-    try:
-        _, table = read_output(frozen, max_bytes=MAX_FILE_BYTES)
-    except Exception:  # fail closed elsewhere: the file's own check says why
+def _cells_of(table: SidecarTable | None, label: str) -> TableCells | None:
+    """A checked table's cells for differencing (None when there is no table). A population
+    that is not in the canonical structure counts as not described (the relation is then
+    unknown)."""
+    if table is None:
         return None
     try:
         return differencing.table_cells(table, label)
@@ -237,27 +253,81 @@ def _differencing_view(frozen: Path, label: str) -> TableCells | None:
         return differencing.table_cells(table, label, population={})
 
 
+def _differencing_view(frozen: Path, label: str) -> TableCells | None:
+    """The cells differencing compares for a frozen file: its table's, or for a figure the
+    table it was drawn from; None if there is none or it cannot be verified (the file's own
+    check has then already failed)."""
+    try:
+        table = checks.check_frozen(frozen, load_policy(RULES_POLICY),
+                                    max_bytes=MAX_FILE_BYTES).table
+    except Exception:  # fail closed elsewhere: the file's own check says why
+        return None
+    return _cells_of(table, label)
+
+
 def _freeze(source: Path, dest: Path, files: Mapping[str, str], rules_policy: Policy,
-            review_round: int, exceptions: Mapping[str, str]) -> list[_Frozen]:
-    """Copy each file and its sidecar into ``dest`` (read-only), check and hash the copy."""
+            review_round: int, exceptions: Mapping[str, ExceptionLike]) -> list[_Frozen]:
+    """Copy each file and its sidecar (and a figure's table) into ``dest`` (read-only), then
+    check and hash the copies."""
     frozen = []
-    for name, file_justification in sorted(files.items()):
+    for name in sorted(files):
         for suffix in ("", SIDECAR_SUFFIX):
             src = source / (name + suffix)
             if _regular_file(src):
                 shutil.copyfile(src, dest / (name + suffix))
                 os.chmod(dest / (name + suffix), 0o440)
+        checks.freeze_companions(source, dest, name)
+    for name, file_justification in sorted(files.items()):
         path = dest / name
         sidecar = dest / (name + SIDECAR_SUFFIX)
-        result = check_output(path, rules_policy)
+        checked = checks.check_frozen(path, rules_policy, max_bytes=MAX_FILE_BYTES)
+        result = checked.result
+        rules, reason = _exception(exceptions.get(name), name)
         frozen.append(_Frozen(OutputFile(
             name=name, sha256=sha256_file(path), size=path.stat().st_size,
             sidecar_sha256=sha256_file(sidecar) if sidecar.exists() else "",
             check_outcome=str(result.outcome), check_result=json.dumps(result.to_dict()),
             justification=_text(file_justification, f"the justification of {name}"),
-            exception_request=_text(exceptions.get(name, ""), f"the exception request of {name}"),
-            review_round=review_round), _differencing_view(path, name)))
+            exception_request=reason, exception_rules=json.dumps(rules),
+            review_round=review_round), _cells_of(checked.table, name), checked.dp))
     return frozen
+
+
+ExceptionLike = ExceptionRequest | str
+
+
+def _exception(value: ExceptionLike | None, name: str) -> tuple[list[str], str]:
+    """``(rules, reason)`` of a file's exception request: an :class:`ExceptionRequest` (the
+    rules it asks controllers to waive, validated, and why) or, from the older forms, a
+    reason alone."""
+    if value is None:
+        return [], ""
+    if isinstance(value, ExceptionRequest):
+        known = (*RULES, *EXCEPTION_EXTRA_RULES)
+        rules = list(value.rules)
+        if (not rules or len(set(rules)) != len(rules)
+                or not all(isinstance(r, str) and r in known for r in rules)):
+            raise ValidationError(f"the exception request of {name} must name distinct rules "
+                                  f"among {sorted(known)}")
+        return rules, _text(value.reason, f"the exception request of {name}")
+    return [], _text(value, f"the exception request of {name}")
+
+
+def _keep_rules(value: ExceptionLike, rules: list[str]) -> ExceptionLike:
+    """An amended exception request given as text alone (the portal's form edits the reason)
+    keeps the rules the file's request already named; emptied, it withdraws the request."""
+    if isinstance(value, str) and rules and value.strip():
+        return ExceptionRequest(tuple(rules), value)
+    return value
+
+
+def exception_rules(row: OutputFile) -> list[str]:
+    """The rules a file's exception request asks controllers to waive (maybe none)."""
+    try:
+        rules = json.loads(row.exception_rules or "[]")
+    except ValueError:
+        return []
+    return [str(r) for r in rules] if isinstance(rules, list) else []
 
 
 # -- differencing ---------------------------------------------------------------------------
@@ -303,11 +373,17 @@ def _apply_differencing(files: list[_Frozen], earlier: list[TableCells],
 
 def submit_request(db: Database, settings: Settings, actor: Actor, project_id: str,
                    files: dict[str, str], justification: str = "",
-                   exception_requests: Mapping[str, str] | None = None) -> str:
+                   exception_requests: Mapping[str, ExceptionLike] | None = None, *,
+                   origin: Mapping[str, str] | None = None) -> str:
     """Freeze ``{file name in outputs/: justification}``, check them and queue the request.
 
-    ``exception_requests`` maps a file to the researcher's request for an exception to a rule
-    that did not pass (read by the controllers).
+    ``exception_requests`` maps a file to the researcher's request for an exception to rules
+    that did not pass (an :class:`ExceptionRequest` naming the rules, or a reason alone),
+    shown to the controllers next to those rules. The DP results among the files are charged
+    to the project's privacy budget in the transaction that stores the request
+    (:func:`~output_control.review.dp_charges.charge_dp`); ``BudgetExceeded`` refuses the
+    submission and removes the frozen folder. ``origin`` (e.g. the request file it came from,
+    with its hash) is recorded in the submission's audit event.
     """
     if not files:
         raise ValidationError("an output request needs at least one file")
@@ -326,6 +402,8 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
     rules_policy = load_policy(RULES_POLICY)
     try:
         frozen = _freeze(source, tmp, files, rules_policy, 1, exceptions)
+        checks.freeze_notebooks(tmp, sorted(files), work_dir(settings, project_id,
+                                                               actor.username))
         fsync_dir(tmp)
         os.rename(tmp, folder)
     except BaseException:
@@ -338,6 +416,8 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
             f = projects.facts(session, project_id)
             policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
             _apply_differencing(frozen, _ledger_views(session, project_id), rules_policy)
+            spends = dp_charges.charge_dp(session, actor, project_id, request_id, 1,
+                                          [f.dp for f in frozen if f.dp is not None])
             session.add(OutputRequest(id=request_id, project_id=project_id,
                                       requester=actor.username,
                                       status=RequestStatus.SUBMITTED.value, version=1,
@@ -353,7 +433,9 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
                          object_type="output_request", object_id=request_id,
                          project_id=project_id,
                          details={"files": [{"name": r.name, "sha256": r.sha256,
-                                             "check": r.check_outcome} for r in rows]})
+                                             "check": r.check_outcome} for r in rows],
+                                  **({"privacy_spends": spends} if spends else {}),
+                                  **({"origin": dict(origin)} if origin else {})})
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -472,7 +554,7 @@ class Amendment:
     replace: Mapping[str, str] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
     justifications: Mapping[str, str] = field(default_factory=dict)
-    exception_requests: Mapping[str, str] = field(default_factory=dict)
+    exception_requests: Mapping[str, ExceptionLike] = field(default_factory=dict)
     justification: str | None = None  # of the whole request
 
 
@@ -489,7 +571,9 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
         facts = projects.facts(session, request.project_id)
         policy.check_transition(actor, REQUEST_MACHINE, RequestStatus(request.status),
                                 S.SUBMITTED, facts)
-        current = {f.name for f in files_of(session, request_id)}
+        rows = files_of(session, request_id)
+        current = {f.name for f in rows}
+        asked = {f.name: exception_rules(f) for f in rows}
         project_id, folder, seen_version = request.project_id, request.folder, request.version
         next_round = request.review_round + 1
     removed = set(amendment.remove)
@@ -513,7 +597,11 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
     try:
         fresh = _freeze(source, tmp, {n: amendment.justifications.get(n, j)
                                       for n, j in amendment.replace.items()},
-                        rules_policy, next_round, amendment.exception_requests)
+                        rules_policy, next_round,
+                        {n: _keep_rules(v, asked.get(n, []))
+                         for n, v in amendment.exception_requests.items()})
+        checks.freeze_notebooks(tmp, sorted(amendment.replace),
+                                work_dir(settings, project_id, actor.username))
         fsync_dir(tmp)
         if fresh:
             try:
@@ -544,14 +632,18 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
                     row.justification = _text(amendment.justifications[row.name],
                                               f"the justification of {row.name}")
                 if row.name in amendment.exception_requests:
-                    row.exception_request = _text(amendment.exception_requests[row.name],
-                                                  f"the exception request of {row.name}")
+                    rules, reason = _exception(
+                        _keep_rules(amendment.exception_requests[row.name],
+                                    exception_rules(row)), row.name)
+                    row.exception_request, row.exception_rules = reason, json.dumps(rules)
                 kept.append(_Frozen(row, _differencing_view(frozen_path(request, row),
                                                             row.name)))
             session.flush()
             every = kept + fresh
             _apply_differencing(every, _ledger_views(session, request.project_id),
                                 rules_policy)
+            spends = dp_charges.charge_dp(session, actor, request.project_id, request_id,
+                                          next_round, [f.dp for f in fresh if f.dp is not None])
             for entry in fresh:
                 entry.row.request_id = request_id
                 session.add(entry.row)
@@ -568,7 +660,8 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
                                        "files": [{"name": e.row.name, "sha256": e.row.sha256,
                                                   "check": e.row.check_outcome}
                                                  for e in sorted(every,
-                                                                 key=lambda e: e.row.name)]})
+                                                                 key=lambda e: e.row.name)],
+                                       **({"privacy_spends": spends} if spends else {})})
     except BaseException:
         if fresh:
             shutil.rmtree(dest, ignore_errors=True)
@@ -658,12 +751,17 @@ class RequestView:
 
 
 def _sidecar_facts(path: Path) -> tuple[dict[str, Any], dict[str, Any], SidecarTable | None]:
-    """(population, provenance, table) from a frozen file whose CSV matches its sidecar;
-    empty when it cannot be verified (its check then says why)."""
+    """(population, provenance, table) of a frozen file that passed its integrity check (for a
+    figure, its table's; for a DP result, its declared population); empty when it cannot be
+    verified (its check then says why)."""
     try:
-        _, table = read_output(path, max_bytes=MAX_FILE_BYTES)
-    except Exception:
+        checked = checks.check_frozen(path, load_policy(RULES_POLICY), max_bytes=MAX_FILE_BYTES)
+    except Exception:  # the file's own check says why
         return {}, {}, None
+    table = checked.table
+    if table is None:
+        declared = checked.dp.population if checked.dp is not None else {}
+        return dict(declared), {}, None
     population = table.metadata.get("population")
     provenance = table.metadata.get("provenance")
     return (dict(population) if isinstance(population, Mapping) else {},

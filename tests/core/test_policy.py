@@ -68,6 +68,7 @@ RULES: dict[str, tuple[Args, frozenset[Role]]] = {
     "release_output": (lambda a: (a, ["alice"], ["carol", "dave"]),
                        frozenset({R.OUTPUT_CHECKER})),
     "read_reviews": (_outsider_facts, frozenset({R.OUTPUT_CHECKER, R.ETHICS_COMMITTEE})),
+    "rerun_output": (_outsider_facts, frozenset({R.OUTPUT_CHECKER})),
     "download_release": (lambda a: (a, a.username), frozenset({R.RESEARCHER})),
     "destroy_project_key": (_no_facts, frozenset({R.DEPP_STAFF, R.SYSTEM})),
     "view_project": (lambda a: (a, [a.username]),
@@ -417,3 +418,9 @@ def test_read_privacy_ledger_by_oversight_or_by_the_project_s_own_researchers() 
         assert _outcome("read_privacy_ledger", ACTORS[role], []) is True
     for role in (R.OUTPUT_CHECKER, R.PLATFORM_ADMIN, R.DATA_PROVIDER):
         assert _outcome("read_privacy_ledger", ACTORS[role], [ACTORS[role].username]) is False
+
+
+def test_rerun_output_refused_to_a_member() -> None:
+    checker = ACTORS[R.OUTPUT_CHECKER.value]
+    assert _outcome("rerun_output", checker, [checker.username, "alice"]) is False
+    assert _outcome("rerun_output", checker, ["alice"]) is True

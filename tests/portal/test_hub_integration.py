@@ -76,6 +76,11 @@ def test_the_enclave_database_is_the_source_of_truth(live_hub: LiveHub) -> None:
     with live_hub.enclave.db.transaction() as session:
         session.execute(update(people.User).where(people.User.username == "bruno")
                         .values(active=False))
-    after = browser.get(live_hub.url + PORTAL, timeout=30)
-    assert after.status_code == 403
-    assert "bruno is not an active account" in after.text
+    try:
+        after = browser.get(live_hub.url + PORTAL, timeout=30)
+        assert after.status_code == 403
+        assert "bruno is not an active account" in after.text
+    finally:  # the hub is shared by the session's other tests: give bruno back his account
+        with live_hub.enclave.db.transaction() as session:
+            session.execute(update(people.User).where(people.User.username == "bruno")
+                            .values(active=True))

@@ -42,7 +42,8 @@ def test_the_output_is_a_percentile_table_with_levels_as_columns(tmp_path: Path)
     quantiles(_frame(), "score", [0.1, 0.025], name="q", outputs_dir=tmp_path)
     frame, table = read_output(tmp_path / "q.csv")
     assert table.kind is TableKind.MAGNITUDE_TABLE
-    assert table.magnitude is not None and table.magnitude.statistic is Statistic.MEDIAN
+    assert table.magnitude is not None and table.magnitude.statistic is Statistic.QUANTILE
+    assert table.magnitude.levels == (0.1, 0.025)
     assert table.columns == ("quantile",)
     assert table.column_labels == (("p10",), ("p2.5",))
     assert table.units == ((22, 22),)
@@ -90,3 +91,20 @@ def test_quantiles_grow_with_their_level_and_stay_within_the_values(
     result = quantiles(df, "score", q, name="prop", outputs_dir=tmp_path).iloc[0].to_numpy()
     assert (np.diff(result) >= -1e-9 * max(1.0, float(np.max(np.abs(values))))).all()
     assert min(values) - 1e-6 <= result.min() and result.max() <= max(values) + 1e-6
+
+
+def test_the_rule_names_each_quantile_by_its_level_and_pupils(tmp_path: Path) -> None:
+    # One group of 22 distinct pupils (the frame's "all" group): each finding states the
+    # column's own level, hand-written here.
+    quantiles(_frame(), "score", [0.1, 0.5, 0.025], name="q", outputs_dir=tmp_path)
+    result = check_output(tmp_path / "q.csv", load_policy("default"))
+    verdict = next(v for v in result.verdicts if v.rule == "single_unit_values")
+    messages = {cell.cell: cell.message for cell in verdict.cells}
+    assert messages == {
+        ("all", "p10"): "the 10th percentile of 22 pupils is one pupil's own value (or "
+                        "interpolated between two)",
+        ("all", "p50"): "the 50th percentile (the median) of 22 pupils is one pupil's own "
+                        "value (or interpolated between two)",
+        ("all", "p2.5"): "the 2.5th percentile of 22 pupils is one pupil's own value (or "
+                         "interpolated between two)",
+    }

@@ -114,5 +114,6 @@ def test_overview_lists_what_the_review_will_see_of_each_output(tmp_path: Path) 
     assert rows["t.csv"] == ("table", "pass")
     assert rows["h.csv"] == ("table", "pass")
     assert rows["h.png"] == ("figure", "drawn from h.csv")
-    assert rows["n.csv"] == ("differential privacy", "epsilon 0.2 charged to eleves on release")
+    assert rows["n.csv"] == ("differential privacy",
+                             "epsilon 0.2 charged to eleves when the request is submitted")
     assert rows["notes.txt"][0] == "refused"
