@@ -183,6 +183,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         if not (settings.raw_dir / "eleves" / "metadata.json").exists():
             for line in demo.generate_demo_data(enclave):
                 print(line, flush=True)
+        from enclave.workspaces.demo_project import ensure_demo_project
+
+        ensure_demo_project(enclave, log=lambda line: print(line, flush=True))
         banner = demo.welcome_banner(enclave)
     finally:
         enclave.close()

@@ -18,6 +18,7 @@ from enclave.core.exceptions import SettingsError
 ENV_PREFIX = "ENCLAVE_"
 #: Environment variables that are secrets or locations, never settings fields.
 RESERVED_ENV = frozenset({"ENCLAVE_MASTER_KEY", "ENCLAVE_SMTP_PASSWORD", "ENCLAVE_CONFIG",
+                          "ENCLAVE_OIDC_CLIENT_SECRET",
                           "ENCLAVE_TEST_POSTGRES_URL",
                           "ENCLAVE_REQUIRE_POSTGRES", "ENCLAVE_REQUIRE_SANDBOX",
                           "ENCLAVE_REQUIRE_BROWSER", "ENCLAVE_OUTPUTS_DIR", "ENCLAVE_NOTEBOOK"})
@@ -43,13 +44,27 @@ class Settings:
     database_url: str = ""
     audit_checkpoint_every: int = 1000
     hub_bind_url: str = "http://127.0.0.1:8000"
-    hub_api_url: str = "http://127.0.0.1:8081"
+    #: Empty: the hub API listens on the Unix socket ``run/hub/hub.sock`` (sandboxed workspaces
+    #: have no network and reach it there); an ``http+unix://`` URL names another socket.
+    hub_api_url: str = ""
     proxy_api_url: str = "http://127.0.0.1:8001"
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_sender: str = "enclave@localhost"
     smtp_username: str = ""
     accreditation_warning_days: int = 90
+    #: Workspaces: seconds between policy re-checks of a running server (stops within a
+    #: minute), memory limit per workspace in MiB, idle minutes before the culler stops one.
+    workspace_poll_seconds: int = 20
+    workspace_memory_mib: int = 2048
+    workspace_idle_minutes: int = 60
+    # OpenID Connect login (production): the provider's issuer, the hub's client, where the
+    # client secret is read from (a file, e.g. a mounted Kubernetes secret; otherwise the
+    # variable ENCLAVE_OIDC_CLIENT_SECRET, never a setting), and the public callback address.
+    oidc_issuer_url: str = ""
+    oidc_client_id: str = "enclave-hub"
+    oidc_client_secret_file: str = ""
+    oidc_callback_url: str = ""
     demo_seed: int = 20261128
     demo_pupils: int = 2000
     log_level: str = "INFO"

@@ -57,12 +57,18 @@ def _ready(url: str) -> bool:
 
 def serve_hub(settings: Settings, on_ready: Callable[[], None], log_file: Path,
               start_timeout: float = 120) -> int:
-    """Run the hub as a child logging to ``log_file``; call ``on_ready`` once it answers."""
+    """Run the hub as a child logging to ``log_file``; call ``on_ready`` once it answers.
+
+    This is ``enclave up`` (``make run``): stopping it (Ctrl-C) stops the demo's workspaces
+    too (``cleanup_servers``). ``enclave hub``, the production entry point, leaves them
+    running across hub restarts (see :mod:`enclave.hub.spawner`).
+    """
     proxy_command()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ENCLAVE_HOME=str(settings.home))
+    argv = [*hub_argv(settings), "--JupyterHub.cleanup_servers=True"]
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(hub_argv(settings), env=env, cwd=settings.run_dir,  # noqa: S603
+        proc = subprocess.Popen(argv, env=env, cwd=settings.run_dir,  # noqa: S603
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(signum: int, _frame: object) -> None:

@@ -17,6 +17,8 @@ from enclave.core.policy import Role
 from enclave.core.settings import Settings
 
 SERVICE_NAME = "portal"
+#: Secrets in the hub's environment that the portal service must not inherit.
+HUB_ONLY_SECRETS = frozenset({"ENCLAVE_OIDC_CLIENT_SECRET"})
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
 #: What the portal's OAuth tokens may read about their owner (PLATFORM-NOTES).
 OAUTH_SCOPES = ("read:users:groups!user", "read:roles:users!user")
@@ -36,7 +38,10 @@ def free_loopback_port() -> int:
 def service(settings: Settings, port: int | None = None) -> dict[str, Any]:
     """The ``c.JupyterHub.services`` entry: uvicorn on a loopback port, started by the hub."""
     port = port or free_loopback_port()
-    environment = {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")}
+    # The portal gets the enclave's settings and keys (it signs releases) but not the hub's
+    # OpenID Connect client secret, which only the hub's authenticator uses.
+    environment = {k: v for k, v in os.environ.items()
+                   if k.startswith("ENCLAVE_") and k not in HUB_ONLY_SECRETS}
     environment["ENCLAVE_HOME"] = str(settings.home)
     return {
         "name": SERVICE_NAME,

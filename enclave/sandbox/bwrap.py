@@ -55,6 +55,9 @@ OUTPUTS = "/outputs"
 RUNTIME = "/run/jupyter"
 #: Files holding secrets a workspace server needs (never the kernels): see ``secret_fds``.
 SECRETS = "/run/secrets"
+#: Host folders a workspace server needs (its socket, the hub's socket, its event log) are
+#: bound under this folder; the nested kernel sandbox does not see it.
+RUN_BINDS = "/run/enclave"
 OPT = "/opt/enclave"
 VENV = f"{OPT}/venv"
 PYTHON = f"{VENV}/bin/python"
@@ -283,6 +286,7 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], *,
                  cgroup_procs: Sequence[str] = (), memory_in_cgroup: bool = False,
                  extra_ro: Mapping[str, Path] | None = None,
                  secret_fds: Mapping[str, int] | None = None,
+                 run_binds: Sequence[tuple[Path, str, bool]] = (),
                  chdir: str = WORK) -> list[str]:
     """The full argv (root stage, limits, uid switch, bubblewrap) that runs ``command``.
 
@@ -294,6 +298,9 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], *,
     open descriptors (pass them with ``pass_fds``) whose contents become 0400 files in
     :data:`SECRETS` (e.g. the hub token of a workspace server): secrets never travel in argv or
     in the environment, and the nested kernel sandbox does not see that folder.
+    ``run_binds`` are ``(host folder, name, writable)``: the folder appears at
+    ``RUN_BINDS/name`` (a workspace server's socket folder, the hub's socket folder, its event
+    log); kernels do not see them either.
     """
     if not command:
         raise ValueError("no command to run in the sandbox")
@@ -353,6 +360,11 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], *,
                "--size", str(spec.tmp_bytes), "--perms", "0700", "--tmpfs", spec.home,
                "--size", str(16 * MiB), "--tmpfs", "/run",
                "--perms", "0700", "--dir", RUNTIME]
+    for index, (host, name, writable) in enumerate(run_binds):
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", name):
+            raise ValueError(f"run bind name {name!r} must be a plain lower-case word")
+        staged = bind(Path(host), f"run{index}", "run folder")
+        mounts += ["--bind" if writable else "--ro-bind", staged, f"{RUN_BINDS}/{name}"]
     for name, fd in sorted((secret_fds or {}).items()):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or fd < 3:
             raise ValueError(f"secret {name!r} (fd {fd}) is not a plain file name and descriptor")

@@ -233,3 +233,21 @@ def prlimit_options(nproc: int, cpu_seconds: int | None,
     if address_space is not None:
         options.append(f"--as={address_space}:{address_space}")
     return options
+
+
+def existing_cgroup(name: str, root: Path = CGROUP_ROOT) -> Cgroup | None:
+    """The cgroup ``name`` made earlier by :func:`create_cgroup` (e.g. before a hub restart)."""
+    version = cgroup_version(root)
+    if version is None or not name or "/" in name or name.startswith("."):
+        return None
+    group = Cgroup(name, version)
+    if version == "v1":
+        for controller in ("memory", "pids", "cpu"):
+            path = root / controller / CGROUP_PARENT / name
+            if path.is_dir():
+                group.dirs[controller] = path
+    else:
+        path = root / CGROUP_PARENT / name
+        if path.is_dir():
+            group.dirs.update({"unified": path, "pids": path, "memory": path})
+    return group if group.dirs else None

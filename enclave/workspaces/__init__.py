@@ -1,1 +1,2 @@
-"""Workspaces: where notebooks run against a project's extract (sandboxing arrives with the hub)."""
+"""Workspaces: who may open a project's sandboxed server (:mod:`.sessions`, audited), the demo's
+ready-to-open project (:mod:`.demo_project`) and template notebook runs (:mod:`.notebook_runs`)."""

@@ -69,10 +69,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                            roles=[Role.RESEARCHER], password="expired-pass1")
         people.record_accreditation(session, policy.SYSTEM, "expired",
                                     date.today() - timedelta(days=5 * 365))
-    bind, api, proxy_api = _port(), _port(), _port()
+    bind, proxy_api = _port(), _port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
     env.update({"ENCLAVE_HOME": str(home), "ENCLAVE_HUB_BIND_URL": f"http://127.0.0.1:{bind}",
-                "ENCLAVE_HUB_API_URL": f"http://127.0.0.1:{api}",
                 "ENCLAVE_PROXY_API_URL": f"http://127.0.0.1:{proxy_api}"})
     log = open(home / "hub.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "enclave.cli", "hub"], env=env, stdout=log,
@@ -143,7 +142,7 @@ def test_people_the_policy_refuses_cannot_enter(hub: Hub, username: str, reason:
     assert reason in event.details
 
 
-def test_spawning_is_refused_until_the_sandbox_exists(hub: Hub) -> None:
+def test_the_default_server_is_refused_workspaces_are_named_after_projects(hub: Hub) -> None:
     session = requests.Session()
     page = session.get(f"{hub.url}/hub/login", timeout=30)
     token = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
@@ -151,4 +150,6 @@ def test_spawning_is_refused_until_the_sandbox_exists(hub: Hub) -> None:
     session.post(f"{hub.url}/hub/login", data={"_xsrf": token.group(1), "username": "alice",
                                                "password": hub.passwords["alice"]}, timeout=60)
     response = session.get(f"{hub.url}/hub/spawn", timeout=60)
-    assert "pas encore disponibles" in response.text or response.status_code >= 500
+    assert response.status_code == 400, re.sub(r"\s+", " ", response.text)[-1500:]
+    assert "a workspace is opened for a project" in response.text, \
+        re.sub(r"\s+", " ", response.text)[-1500:]

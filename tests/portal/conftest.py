@@ -146,10 +146,9 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
             if trained:
                 people.record_accreditation(session, policy.SYSTEM, username,
                                             date.today() - timedelta(days=10))
-    bind, api, proxy_api = _free_port(), _free_port(), _free_port()
+    bind, proxy_api = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    env.update({"ENCLAVE_HOME": str(home), "ENCLAVE_HUB_BIND_URL": f"http://127.0.0.1:{bind}",
-                "ENCLAVE_HUB_API_URL": f"http://127.0.0.1:{api}"})
+    env.update({"ENCLAVE_HOME": str(home), "ENCLAVE_HUB_BIND_URL": f"http://127.0.0.1:{bind}"})
     log_path = home / "hub.log"
     # The command of ``enclave hub`` plus a private proxy API port: the configuration leaves
     # the proxy's API on its default 127.0.0.1:8001, shared by every hub on the machine.

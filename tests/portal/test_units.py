@@ -215,6 +215,15 @@ def test_the_portal_is_a_managed_service_on_loopback(tmp_path: Path) -> None:
     assert spec["environment"]["ENCLAVE_HOME"] == str(settings.home)
 
 
+def test_the_portal_does_not_inherit_the_hubs_openid_connect_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENCLAVE_OIDC_CLIENT_SECRET", "client-secret-of-the-hub")
+    monkeypatch.setenv("ENCLAVE_LOG_LEVEL", "INFO")
+    spec = hubconfig.service(load_settings(env={}, home=tmp_path / "var"), port=18124)
+    assert "ENCLAVE_OIDC_CLIENT_SECRET" not in spec["environment"]
+    assert spec["environment"]["ENCLAVE_LOG_LEVEL"] == "INFO"
+
+
 def test_the_access_role_names_the_enclaves_people_not_service_accounts() -> None:
     role = hubconfig.access_role()
     assert role["scopes"] == ["access:services!service=portal", "read:roles:users!user"]
