@@ -33,22 +33,17 @@ node: node_modules/.installed
 run: venv node
 	$(BIN)/enclave up
 
-## test: lint, type-check the pure libraries and core, run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
+## test: lint, type-check every package, run the whole test suite (SQLite and a throwaway PostgreSQL cluster)
 test: venv node .venv-acro/.installed
 	./deploy/bootstrap.sh --test
 	$(BIN)/ruff check .
-	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
-	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core \
-	  enclave/sandbox enclave/workspaces output_control/suppression enclave/portal \
-	  enclave/provisioning output_control/analysis output_control/request_manifest.py
+	$(BIN)/mypy anonymization output_control enclave access_requests
 	ACRO_PYTHON=$(CURDIR)/.venv-acro/bin/python $(BIN)/python -m pytest
 
-## check: lint and type-check the pure libraries
+## check: lint and type-check every package
 check: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy anonymization output_control/rules output_control/verdicts.py \
-	  output_control/checked.py output_control/sidecar.py enclave/demo_data enclave/core \
-	  enclave/sandbox enclave/workspaces
+	$(BIN)/mypy anonymization output_control enclave access_requests
 
 clean-var:
 	rm -rf "$(ENCLAVE_HOME)"

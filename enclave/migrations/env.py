@@ -22,8 +22,12 @@ config = context.config
 
 def run() -> None:
     """Run migrations on the engine handed over by enclave.core.db, or on the configured URL."""
-    engine = config.attributes.get("engine") or create_engine(
-        config.get_main_option("sqlalchemy.url"))
+    engine = config.attributes.get("engine")
+    if engine is None:
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("migrations need an engine from enclave.core.db or sqlalchemy.url")
+        engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
