@@ -12,6 +12,7 @@ import pytest
 from enclave.core.context import Enclave, initialise
 from enclave.core.db import Database, upgrade
 from enclave.core.settings import Settings, load_settings
+from tests.support.browser import browser  # noqa: F401 - the browser tests' fixture
 from tests.support.pgcluster import Cluster, find_bindir, start_cluster
 
 REQUIRE_PG = os.environ.get("ENCLAVE_REQUIRE_POSTGRES") == "1"

@@ -8,10 +8,7 @@ with the reason when either is missing, unless ``ENCLAVE_REQUIRE_BROWSER=1``.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,37 +24,8 @@ from tests.portal.conftest import LiveHub
 from tests.workflows.factories import OUTPUT_NAME, Factory, Person
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-REQUIRED = os.environ.get("ENCLAVE_REQUIRE_BROWSER") == "1"
 CONTROLLERS = {"emma": "emma-outputs-pass-1", "farid": "farid-outputs-pass-1"}
 PASSWORDS = {**CONTROLLERS, **HUB_PASSWORDS}  # accounts the hub fixture made keep theirs
-
-
-def _unavailable() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed"
-    if not os.access(CHROMIUM, os.X_OK):
-        return "Debian's chromium is not installed (apt-get install chromium)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _unavailable()
-    if reason:
-        if REQUIRED:
-            pytest.fail(f"ENCLAVE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as play:
-        chromium = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _request_in_live_hub(live_hub: LiveHub) -> str:
