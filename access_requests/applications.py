@@ -1,9 +1,11 @@
 """Applications: the researcher's form, its checks, drafts, edits and submission.
 
 Everything is checked before anything is written: a refused form leaves no row, no file and
-no audit event. The optional PDF protocol is stored outside the database under
-``projects/<p>/protocol/<sha256>.pdf``, written atomically and published by the project row
-that records its SHA-256; a rolled-back transaction removes the file it wrote.
+no audit event, and every refused field is reported at once (:class:`FieldErrors`, each naming
+its field), so that the researcher corrects them all in one round trip. The optional PDF
+protocol is stored outside the database under ``projects/<p>/protocol/<sha256>.pdf``, written
+atomically and published by the project row that records its SHA-256; a rolled-back
+transaction removes the file it wrote.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass
+from dataclasses import fields as fields_of
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from access_requests import validation
 from access_requests.exceptions import AlreadySubmitted, FieldError
 from access_requests.files import on_outcome
-from access_requests.machine import ProjectStatus, members_of
+from access_requests.machine import ProjectStatus, get_project, members_of
 from access_requests.models import Membership, Project, RequestedVariable
 from access_requests.moves import advance, check_version, locked_project
 from enclave.core import audit, people, policy
@@ -65,7 +68,7 @@ class ApplicationForm:
 
     title: str
     summary: str
-    end_date: date
+    end_date: date | None  # None: not given (or unreadable at the edge), refused
     variables: Mapping[str, Iterable[tuple[str, str]]]
     members: Iterable[str | MemberEntry] = ()
     pi_institution: str = ""
@@ -80,7 +83,7 @@ class ApplicationForm:
     planned_outputs: str = ""
 
 
-FORM_FIELDS = frozenset(f.name for f in fields(ApplicationForm))
+FORM_FIELDS = frozenset(f.name for f in fields_of(ApplicationForm))
 #: Fields that must be non-empty for an application to be submitted.
 REQUIRED_AT_SUBMIT = ("title", "summary")
 
@@ -97,99 +100,142 @@ class _Clean:
 
 def _members(session: Session, actor: Actor, form: ApplicationForm,
              today: date) -> list[tuple[str, str]]:
+    """The members as (username, institution), the actor (principal investigator) first;
+    every refused member is reported (FieldErrors)."""
     entries = [MemberEntry(m) if isinstance(m, str) else m for m in form.members]
     if not all(isinstance(e, MemberEntry) for e in entries):
         raise FieldError("members", "each member is a username or a MemberEntry")
-    pi_institution = validation.text("pi_institution", form.pi_institution, max_len=200)
-    out: dict[str, str] = {actor.username: pi_institution}
+    fields = validation.Collector()
+    pi_institution = fields.check(validation.text, "pi_institution", form.pi_institution,
+                                  max_len=200)
+    out: dict[str, str] = {actor.username: pi_institution or ""}
     for entry in entries:
-        name = validation.text("members", entry.username, max_len=100, min_len=1)
-        institution = validation.text("members", entry.institution, max_len=200)
-        if name in out:
+        name = fields.check(validation.text, "members", entry.username, max_len=100,
+                            min_len=1)
+        institution = fields.check(validation.text, "members", entry.institution, max_len=200)
+        if name is None or institution is None or name in out:
             continue
         try:
             member = people.actor_for(session, name, today)
             user = people.get_user(session, name)
         except NotFound:
-            raise FieldError("members", f"no person named {name!r} is known to the enclave") \
-                from None
+            fields.add("members", f"no person named {name!r} is known to the enclave")
+            continue
         if not member.active:
-            raise FieldError("members", f"{name}'s account is not active")
+            fields.add("members", f"{name}'s account is not active")
+            continue
         if Role.RESEARCHER in member.roles and not member.accredited:
             until = member.accredited_until.isoformat() if member.accredited_until else "never"
-            raise FieldError("members", f"{name} has no valid accreditation (expired or "
-                                        f"missing: {until}); they must renew their training")
+            fields.add("members", f"{name} has no valid accreditation (expired or missing: "
+                                  f"{until}); they must renew their training")
+            continue
         out[name] = institution or user.institution
     if len(out) > MAX_MEMBERS:
-        raise FieldError("members", f"a project has at most {MAX_MEMBERS} members")
+        fields.add("members", f"a project has at most {MAX_MEMBERS} members")
+    fields.raise_if_any()
     return list(out.items())
 
 
 def _variables(session: Session, requested: Mapping[str, Iterable[tuple[str, str]]]
                ) -> list[tuple[str, str, str]]:
+    """The requested (dataset, variable, justification); every refused variable and every
+    refused justification (field ``variables.<dataset>.<variable>``) is reported."""
     if not isinstance(requested, Mapping):
         raise FieldError("variables", "must map each dataset to its (variable, justification)")
+    fields = validation.Collector()
     wanted: list[tuple[str, str, str]] = []
     for dataset_id, items in requested.items():
         if not isinstance(dataset_id, str) or session.get(Dataset, dataset_id) is None:
-            raise FieldError("variables", f"unknown dataset {dataset_id!r}")
+            fields.add("variables", f"unknown dataset {dataset_id!r}")
+            continue
         kinds = dict(session.execute(select(Variable.name, Variable.kind)
                                      .where(Variable.dataset_id == dataset_id)).all())
+        seen: set[str] = set()
         for item in items:
             if not isinstance(item, tuple | list) or len(item) != 2:
-                raise FieldError("variables", "each variable comes with its justification")
+                fields.add("variables", "each variable comes with its justification")
+                continue
             name, justification = item
             if name not in kinds:
-                raise FieldError("variables", f"dataset {dataset_id} has no variable {name!r}")
+                fields.add("variables", f"dataset {dataset_id} has no variable {name!r}")
+                continue
             if kinds[name] == VariableKind.DIRECT_IDENTIFIER:
-                raise FieldError("variables", f"{dataset_id}.{name} is a direct identifier and "
-                                              "can never be requested (data minimisation)")
-            if any(d == dataset_id and v == name for d, v, _ in wanted):
-                raise FieldError("variables", f"{dataset_id}.{name} is requested twice")
-            why = validation.text(f"variables.{dataset_id}.{name}", justification,
-                                  max_len=2000, min_len=1, multiline=True)
-            wanted.append((dataset_id, name, why))
-    if not wanted:
-        raise FieldError("variables", "an application must request at least one variable")
+                fields.add("variables", f"{dataset_id}.{name} is a direct identifier and can "
+                                        "never be requested (data minimisation)")
+                continue
+            if name in seen:
+                fields.add("variables", f"{dataset_id}.{name} is requested twice")
+                continue
+            seen.add(name)
+            why = fields.check(validation.text, f"variables.{dataset_id}.{name}", justification,
+                               max_len=2000, min_len=1, multiline=True)
+            if why is not None:
+                wanted.append((dataset_id, name, why))
+    if not wanted and not fields.errors:
+        fields.add("variables", "an application must request at least one variable")
     if len(wanted) > MAX_VARIABLES:
-        raise FieldError("variables", f"at most {MAX_VARIABLES} variables per application")
+        fields.add("variables", f"at most {MAX_VARIABLES} variables per application")
+    fields.raise_if_any()
     return wanted
 
 
-def _clean(session: Session, actor: Actor, form: ApplicationForm, today: date) -> _Clean:
-    """Check every field of the form, in order, before anything is written."""
-    title = validation.text("title", form.title, max_len=300, min_len=3)
-    summary = validation.text("summary", form.summary, max_len=5000, multiline=True)
-    values: dict[str, Any] = {
-        "scientific_purpose": validation.text("scientific_purpose", form.scientific_purpose,
-                                              max_len=10_000, multiline=True),
-        "public_interest": validation.text("public_interest", form.public_interest,
-                                           max_len=5000, multiline=True),
-        "ethics_reference": validation.text("ethics_reference", form.ethics_reference,
-                                            max_len=200),
-        "planned_outputs": validation.text("planned_outputs", form.planned_outputs,
-                                           max_len=5000, multiline=True),
-    }
+def _legal_basis(value: str) -> LegalBasis:
     try:
-        basis = LegalBasis(form.legal_basis)
+        return LegalBasis(value)
     except ValueError:
         raise FieldError("legal_basis", "must be " + " or ".join(b.value for b in LegalBasis)) \
             from None
-    other = validation.text("legal_basis_other", form.legal_basis_other, max_len=2000,
-                            multiline=True)
-    if basis is LegalBasis.OTHER and len(other) < 10:
-        raise FieldError("legal_basis_other", "state the legal basis (at least 10 characters)")
+
+
+#: The free-text fields stored as typed: (name, maximum length, several lines).
+_FREE_TEXT = (("scientific_purpose", 10_000, True), ("public_interest", 5000, True),
+              ("ethics_reference", 200, False), ("planned_outputs", 5000, True))
+
+
+def _clean(session: Session, actor: Actor, form: ApplicationForm, today: date) -> _Clean:
+    """Check every field of the form before anything is written; every refused field is
+    reported at once (:class:`FieldErrors`, in the form's order), not only the first."""
+    fields = validation.Collector()
+    title = fields.check(validation.text, "title", form.title, max_len=300, min_len=3)
+    summary = fields.check(validation.text, "summary", form.summary, max_len=5000,
+                           multiline=True)
+    values: dict[str, Any] = {
+        name: fields.check(validation.text, name, getattr(form, name), max_len=limit,
+                           multiline=multiline) for name, limit, multiline in _FREE_TEXT}
+    basis = fields.check(_legal_basis, form.legal_basis)
+    other = fields.check(validation.text, "legal_basis_other", form.legal_basis_other,
+                         max_len=2000, multiline=True)
+    if basis is LegalBasis.OTHER and other is not None and len(other) < 10:
+        fields.add("legal_basis_other", "state the legal basis (at least 10 characters)")
+    years = fields.check(validation.years, "years", form.years, today)
+    levels = fields.check(validation.levels, "levels", form.levels)
+    territories = fields.check(validation.territories, "territories", form.territories)
+    end_date = fields.check(validation.future_date, "end_date", form.end_date, today)
+    variables = fields.check(_variables, session, form.variables)
+    members = fields.check(_members, session, actor, form, today)
+    fields.raise_if_any()
+    if (title is None or summary is None or end_date is None or variables is None
+            or members is None or basis is None or other is None):
+        fields.fail()  # not reached: a missing value was refused above
     values["legal_basis"] = basis.value
     values["legal_basis_other"] = other if basis is LegalBasis.OTHER else ""
-    values["population"] = json.dumps({
-        "years": validation.years("years", form.years, today),
-        "levels": validation.levels("levels", form.levels),
-        "territories": validation.territories("territories", form.territories)},
-        ensure_ascii=False, sort_keys=True)
-    end_date = validation.future_date("end_date", form.end_date, today)
-    variables = _variables(session, form.variables)
-    members = _members(session, actor, form, today)
+    values["population"] = json.dumps({"years": years, "levels": levels,
+                                       "territories": territories},
+                                      ensure_ascii=False, sort_keys=True)
     return _Clean(title, summary, end_date, variables, members, values)
+
+
+def _checked(session: Session, pi: Actor, form: ApplicationForm, protocol: bytes | None,
+             today: date) -> tuple[_Clean, bytes | None]:
+    """The whole form and its protocol checked together: every refusal at once."""
+    fields = validation.Collector()
+    clean = fields.check(_clean, session, pi, form, today)
+    checked = fields.check(validation.pdf, "protocol", protocol) if protocol is not None \
+        else None
+    fields.raise_if_any()
+    if clean is None:
+        fields.fail()  # not reached: a refused form raised above
+    return clean, checked
 
 
 def _form(form: ApplicationForm | None, given: Mapping[str, Any]) -> ApplicationForm:
@@ -197,16 +243,15 @@ def _form(form: ApplicationForm | None, given: Mapping[str, Any]) -> Application
         if given:
             raise TypeError("pass either an ApplicationForm or its fields, not both")
         return form
-    unknown = sorted(set(given) - FORM_FIELDS)
-    if unknown:
-        raise FieldError(unknown[0], "is not a field of the application")
-    try:
-        return ApplicationForm(**given)
-    except TypeError:
-        missing = sorted(f.name for f in fields(ApplicationForm)
-                         if f.name not in given and f.default is MISSING
-                         and f.default_factory is MISSING)
-        raise FieldError(missing[0] if missing else "form", "is required") from None
+    fields = validation.Collector()
+    for name in sorted(set(given) - FORM_FIELDS):
+        fields.add(name, "is not a field of the application")
+    for name in sorted(f.name for f in fields_of(ApplicationForm)
+                       if f.name not in given and f.default is MISSING
+                       and f.default_factory is MISSING):
+        fields.add(name, "is required")
+    fields.raise_if_any()
+    return ApplicationForm(**given)
 
 
 def protocol_path(projects_dir: Path, project_id: str, sha256: str) -> Path:
@@ -280,9 +325,7 @@ def create_application(session: Session, actor: Actor, form: ApplicationForm | N
         error.project_id = project_id
         raise error
     today = today or date.today()
-    clean = _clean(session, actor, _form(form, form_fields), today)
-    if protocol is not None:
-        protocol = validation.pdf("protocol", protocol)
+    clean, protocol = _checked(session, actor, _form(form, form_fields), protocol, today)
     project = Project(id=project_id, title=clean.title,
                       summary=clean.summary, status=ProjectStatus.DRAFT.value, version=1,
                       principal_investigator=actor.username, end_date=clean.end_date,
@@ -316,9 +359,7 @@ def update_application(session: Session, actor: Actor, project_id: str,
     check_version(f"project {project_id}", project.version, version)
     today = today or date.today()
     pi = people.actor_for(session, project.principal_investigator, today)
-    clean = _clean(session, pi, _form(form, form_fields), today)
-    if protocol is not None:
-        protocol = validation.pdf("protocol", protocol)
+    clean, protocol = _checked(session, pi, _form(form, form_fields), protocol, today)
     _write(session, project, clean)
     project.version += 1
     session.flush()
@@ -356,6 +397,25 @@ def attach_protocol(session: Session, actor: Actor, project_id: str, protocol: b
     return project
 
 
+def check_application(session: Session, actor: Actor, form: ApplicationForm, *,
+                      project_id: str | None = None, protocol: bytes | None = None,
+                      today: date | None = None) -> None:
+    """Check a whole form as :func:`create_application` (or, with ``project_id``,
+    :func:`update_application`) would, writing nothing: raise :class:`FieldErrors` naming
+    every refused field, or return. An edge whose own reading of a form already found errors
+    of shape calls it to show the content's refusals in the same round trip."""
+    today = today or date.today()
+    if project_id is None:
+        policy.check_apply_for_project(actor)
+        pi = actor
+    else:
+        project = get_project(session, project_id)
+        policy.check_edit_application(actor, [m.username for m in members_of(session,
+                                                                            project_id)])
+        pi = people.actor_for(session, project.principal_investigator, today)
+    _checked(session, pi, form, protocol, today)
+
+
 def submit(session: Session, actor: Actor, project_id: str, *, version: int | None = None,
            today: date | None = None) -> Project:
     """Submit a draft, or resubmit an application returned for changes.
@@ -371,12 +431,14 @@ def submit(session: Session, actor: Actor, project_id: str, *, version: int | No
                                f"{project.status}); nothing was changed")
     check_version(f"project {project_id}", project.version, version)
     today = today or date.today()
+    fields = validation.Collector()
     for name in REQUIRED_AT_SUBMIT:
         if not str(getattr(project, name)).strip():
-            raise FieldError(name, "is required to submit the application")
+            fields.add(name, "is required to submit the application")
     if project.end_date <= today:
-        raise FieldError("end_date", f"the requested end date {project.end_date.isoformat()} "
-                                     "has passed; edit the application first")
+        fields.add("end_date", f"the requested end date {project.end_date.isoformat()} has "
+                               "passed; edit the application first")
+    fields.raise_if_any()
     target = ProjectStatus.RESUBMITTED if project.status == ProjectStatus.CHANGES_REQUESTED \
         else ProjectStatus.SUBMITTED
     advance(session, actor, project, target, extra_facts={"today": today})

@@ -4,7 +4,9 @@ Each decision carries the project version the staff member saw; a decision on an
 refused (:class:`StaleVersion`). Approval follows :func:`access_requests.machine.approval_rule`
 (the one place the rule lives): the approval that completes the rule moves the project to
 ``approved`` with one audit event; an approval that does not (the first of two) is recorded
-with its own event and waits for the second approval and the ethics opinion.
+with its own event and waits for the second approval and the ethics opinion. When the ethics
+opinion is the last condition to arrive, recording it completes the approval
+(:func:`record_ethics_opinion`): no third staff approval is needed, whatever the order.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from access_requests.moves import advance, check_version, locked_project
 from enclave.core import audit, policy
 from enclave.core.db import utcnow
 from enclave.core.exceptions import InvalidTransition
-from enclave.core.policy import Actor, Role
+from enclave.core.policy import SYSTEM, Actor, Role
 
 S = ProjectStatus
 #: Statuses in which the ethics committee may give its opinion (before the decision).
@@ -140,37 +142,72 @@ def approve(session: Session, actor: Actor, project_id: str, *, version: int | N
     return outcome
 
 
+def _verdict(value: EthicsVerdict | str) -> EthicsVerdict:
+    try:
+        return EthicsVerdict(value)
+    except ValueError:
+        raise FieldError("verdict", "must be " + ", ".join(v.value for v in EthicsVerdict)) \
+            from None
+
+
 def record_ethics_opinion(session: Session, actor: Actor, project_id: str, *,
                           verdict: EthicsVerdict | str, reference: str = "",
                           comment: str = "") -> EthicsOpinion:
-    """The ethics committee records its opinion on an application awaiting a decision."""
+    """The ethics committee records its opinion on an application awaiting a decision.
+
+    A favourable opinion on an application in review whose current round already holds the
+    DEPP staff approvals the rule asks for completes the approval in the same transaction:
+    the project moves to ``approved`` through the state machine's system-owned move, checked
+    by the policy (:func:`access_requests.machine.approval_rule` on what is on record). Two
+    audit events are written, in this order: ``ethics.opinion_recorded`` naming the committee
+    member (the person who acted), then ``project.approved`` naming the ``system`` actor
+    (nobody approved at that moment: the rule completed), whose details name the staff
+    approvers, the opinion and its author, and ``completed_by: approval_rule``. Any other
+    verdict never approves. All refused fields are reported together (:class:`FieldErrors`).
+    """
     project = locked_project(session, project_id)
     members = [m.username for m in members_of(session, project_id)]
     policy.check_record_ethics_opinion(actor, members)
     if project.status not in OPINION_STATUSES:
         raise OpinionClosed(f"the application is {project.status}; opinions are given "
                             "before the decision")
-    try:
-        verdict = EthicsVerdict(verdict)
-    except ValueError:
-        raise FieldError("verdict", "must be " + ", ".join(v.value for v in EthicsVerdict)) \
-            from None
-    reference = validation.text("reference", reference, max_len=200)
-    comment = validation.text("comment", comment, max_len=10_000, multiline=True)
-    opinion = EthicsOpinion(project_id=project_id, author=actor.username, verdict=verdict.value,
-                            reference=reference, comment=comment, given_at=utcnow())
+    fields = validation.Collector()
+    checked = fields.check(_verdict, verdict)
+    reference_ = fields.check(validation.text, "reference", reference, max_len=200)
+    comment_ = fields.check(validation.text, "comment", comment, max_len=10_000, multiline=True)
+    if checked is None or reference_ is None or comment_ is None:
+        fields.fail()
+    opinion = EthicsOpinion(project_id=project_id, author=actor.username, verdict=checked.value,
+                            reference=reference_, comment=comment_, given_at=utcnow())
     session.add(opinion)
     project.version += 1
     session.flush()
     audit.record(session, actor=actor.username, action="ethics.opinion_recorded",
                  object_type="project", object_id=project_id, project_id=project_id,
-                 details={"opinion_id": opinion.id, "verdict": verdict.value,
-                          "reference": reference})
+                 details={"opinion_id": opinion.id, "verdict": checked.value,
+                          "reference": reference_})
     notifications.notify(session, "ethics.opinion_recorded",
                          notifications.people_with_role(session, Role.DEPP_STAFF),
                          project_id=project_id, exclude=members, title=project.title,
-                         verdict=verdict.value)
+                         verdict=checked.value)
+    if checked is EthicsVerdict.FAVOURABLE and project.status == S.IN_REVIEW:
+        _complete_on_record(session, project, opinion)
     return opinion
+
+
+def _complete_on_record(session: Session, project: Project, opinion: EthicsOpinion) -> None:
+    """Move an in-review project to approved if the rule is now complete on record (the
+    system's move of the transition table, checked by the policy under the row lock)."""
+    known = facts(session, project.id)
+    if not policy.can_transition(SYSTEM, PROJECT_MACHINE, S.IN_REVIEW, S.APPROVED, known):
+        return
+    outcome = approval_status(session, project.id)
+    advance(session, SYSTEM, project, S.APPROVED,
+            details={"completed_by": "approval_rule", "approvers": list(outcome.approvers),
+                     "review_round": project.review_round,
+                     "enhanced_review": outcome.enhanced,
+                     "ethics_verdict": outcome.ethics_verdict,
+                     "ethics_opinion_id": opinion.id, "ethics_opinion_by": opinion.author})
 
 
 def decisions_of(session: Session, actor: Actor, project_id: str) -> list[ProjectDecision]:

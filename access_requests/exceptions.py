@@ -6,6 +6,8 @@ the message next to the field" and ``PermissionDenied`` to "403" needs nothing n
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from enclave.core.exceptions import (
     EnclaveError,
     InvalidTransition,
@@ -21,6 +23,33 @@ class FieldError(ValidationError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+    @property
+    def errors(self) -> tuple[FieldError, ...]:
+        """Every refused field: this one (see :class:`FieldErrors` for several)."""
+        return (self,)
+
+
+class FieldErrors(FieldError):
+    """Several fields of one form were refused, each named (``errors``, in the form's order).
+
+    Raised when a form is checked whole, so that the researcher sees every refusal in one
+    round trip. It is a :class:`FieldError` whose ``field`` and ``reason`` are the first
+    refusal's, so an edge that handles one field error still shows something right.
+    """
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        flat = tuple(one for error in errors for one in error.errors)
+        if not flat:
+            raise ValueError("FieldErrors needs at least one refused field")
+        ValidationError.__init__(self, "; ".join(f"{e.field}: {e.reason}" for e in flat))
+        self.field, self.reason = flat[0].field, flat[0].reason
+        self._errors = flat
+
+    @property
+    def errors(self) -> tuple[FieldError, ...]:
+        """Every refused field, in the order the form was checked."""
+        return self._errors
 
 
 class AlreadySubmitted(InvalidTransition, ValidationError):

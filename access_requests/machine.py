@@ -1,7 +1,9 @@
 """The project state machine as data, the one approval rule, and the facts the policy reads.
 
 States follow the access issue: draft -> submitted -> in review -> (changes requested ->
-resubmitted ->) approved -> active <-> suspended; approved, active and suspended projects may
+resubmitted ->) approved (by the DEPP staff member whose approval completes the approval rule,
+or by the system when the rule's last condition, a favourable ethics opinion, arrives after
+the approvals) -> active <-> suspended; approved, active and suspended projects may
 be revoked (staff) or expire at their end date (the system); active, suspended, revoked and
 expired projects are closed by staff (extract deleted, key destroyed). ``rejected`` and
 ``closed`` are the end states. Every move goes through :func:`enclave.core.statemachine.move`,
@@ -132,6 +134,21 @@ def _approval_complete(actor: Actor, facts: Mapping[str, Any]) -> str | None:
     return None if outcome.complete else "approval needs " + "; ".join(outcome.missing)
 
 
+def _approval_complete_on_record(actor: Actor, facts: Mapping[str, Any]) -> str | None:
+    """The rule completes itself when its last missing condition arrives (a favourable ethics
+    opinion after the staff approvals): only the approvals already on record count, the system
+    adds none, and no approver may be a member of the project."""
+    approvals = list(facts.get("approvals", ()))
+    if not approvals:
+        return "no DEPP staff approval is on record"
+    inside = sorted(set(approvals) & set(facts.get("members", ())))
+    if inside:
+        return "approved by members of the project: " + ", ".join(inside)
+    outcome = approval_rule(bool(facts.get("enhanced_review", False)), approvals,
+                            facts.get("ethics_verdict"))
+    return None if outcome.complete else "approval needs " + "; ".join(outcome.missing)
+
+
 def _ready_to_activate(actor: Actor, facts: Mapping[str, Any]) -> str | None:
     """Active needs every member's accepted agreement and a published extract."""
     missing = sorted(set(facts.get("members", ())) - set(facts.get("agreed", ())))
@@ -170,6 +187,9 @@ PROJECT_MACHINE: StateMachine[ProjectStatus] = StateMachine("project", ProjectSt
     T(S.CHANGES_REQUESTED, S.RESUBMITTED, RESEARCHER, "project.resubmitted", _member_may_apply),
     T(S.RESUBMITTED, S.IN_REVIEW, STAFF, "project.review_started", not_a_member),
     T(S.IN_REVIEW, S.APPROVED, STAFF, "project.approved", _approval_complete),
+    # the same move when the rule's last condition (the ethics opinion) arrives after the
+    # approvals: completed by the rule, so by the system, never by a person
+    T(S.IN_REVIEW, S.APPROVED, SYSTEM_ROLE, "project.approved", _approval_complete_on_record),
     T(S.IN_REVIEW, S.REJECTED, STAFF, "project.rejected", not_a_member),
     T(S.APPROVED, S.ACTIVE, SYSTEM_ROLE, "project.activated", _ready_to_activate),
     T(S.ACTIVE, S.SUSPENDED, STAFF, "project.suspended", not_a_member),

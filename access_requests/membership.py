@@ -83,26 +83,19 @@ def request_membership_change(session: Session, actor: Actor, project_id: str, *
                               today: date | None = None) -> MembershipRequest:
     """The principal investigator asks to add or remove a member (with a reason)."""
     project, members = _open_project(session, actor, project_id)
-    try:
-        change = MemberChange(change)
-    except ValueError:
-        raise FieldError("change", "must be add or remove") from None
-    username = validation.text("username", username, max_len=100, min_len=1)
-    institution = validation.text("institution", institution, max_len=200)
-    reason = validation.text("reason", reason, max_len=5000, min_len=1, multiline=True)
-    if change is MemberChange.ADD:
-        if username in members:
-            raise FieldError("username", f"{username} is already a member")
-        _check_new_member(session, username, today or date.today())
-    elif username not in members:
-        raise FieldError("username", f"{username} is not a member")
-    elif username == project.principal_investigator:
-        raise FieldError("username", "the principal investigator cannot be removed")
-    pending = session.execute(select(MembershipRequest.id).where(
-        MembershipRequest.project_id == project_id, MembershipRequest.username == username,
-        MembershipRequest.status == R.REQUESTED.value)).first()
-    if pending is not None:
-        raise FieldError("username", f"a request about {username} is already pending")
+    fields = validation.Collector()
+    kind = fields.check(_change, change)
+    name = fields.check(validation.text, "username", username, max_len=100, min_len=1)
+    institution_ = fields.check(validation.text, "institution", institution, max_len=200)
+    reason_ = fields.check(validation.text, "reason", reason, max_len=5000, min_len=1,
+                           multiline=True)
+    if name is not None and kind is not None:
+        fields.check(_check_member_change, session, project, members, kind, name,
+                     today or date.today())
+    if kind is None or name is None or institution_ is None or reason_ is None:
+        fields.fail()
+    fields.raise_if_any()
+    change, username, institution, reason = kind, name, institution_, reason_
     row = MembershipRequest(id="mbr-" + secrets.token_hex(5), project_id=project_id,
                             change=change.value, username=username, institution=institution,
                             reason=reason, requested_by=actor.username,
@@ -120,6 +113,32 @@ def request_membership_change(session: Session, actor: Actor, project_id: str, *
     return row
 
 
+def _change(value: MemberChange | str) -> MemberChange:
+    try:
+        return MemberChange(value)
+    except ValueError:
+        raise FieldError("change", "must be add or remove") from None
+
+
+def _check_member_change(session: Session, project: Any, members: list[str],
+                         change: MemberChange, username: str, today: date) -> None:
+    """The person may be added (not a member, an accredited researcher) or removed (a member
+    other than the principal investigator), with no request about them pending."""
+    if change is MemberChange.ADD:
+        if username in members:
+            raise FieldError("username", f"{username} is already a member")
+        _check_new_member(session, username, today)
+    elif username not in members:
+        raise FieldError("username", f"{username} is not a member")
+    elif username == project.principal_investigator:
+        raise FieldError("username", "the principal investigator cannot be removed")
+    pending = session.execute(select(MembershipRequest.id).where(
+        MembershipRequest.project_id == project.id, MembershipRequest.username == username,
+        MembershipRequest.status == R.REQUESTED.value)).first()
+    if pending is not None:
+        raise FieldError("username", f"a request about {username} is already pending")
+
+
 def _check_new_member(session: Session, username: str, today: date) -> None:
     try:
         person = people.actor_for(session, username, today)
@@ -132,20 +151,28 @@ def _check_new_member(session: Session, username: str, today: date) -> None:
 
 
 def request_extension(session: Session, actor: Actor, project_id: str, *,
-                      new_end_date: date, reason: str,
+                      new_end_date: date | None, reason: str,
                       today: date | None = None) -> ExtensionRequest:
-    """The principal investigator asks to move the project's end date later (with a reason)."""
+    """The principal investigator asks to move the project's end date later (with a reason);
+    every refused field is reported at once (``new_end_date`` None: not given, refused)."""
     project, members = _open_project(session, actor, project_id)
-    new_end_date = validation.future_date("new_end_date", new_end_date, today or date.today())
-    if new_end_date <= project.end_date:
-        raise FieldError("new_end_date", f"must be after the current end date "
-                                         f"{project.end_date.isoformat()}")
-    reason = validation.text("reason", reason, max_len=5000, min_len=1, multiline=True)
+    fields = validation.Collector()
+    new_end = fields.check(validation.future_date, "new_end_date", new_end_date,
+                           today or date.today())
+    if new_end is not None and new_end <= project.end_date:
+        fields.add("new_end_date", f"must be after the current end date "
+                                   f"{project.end_date.isoformat()}")
+    reason_ = fields.check(validation.text, "reason", reason, max_len=5000, min_len=1,
+                           multiline=True)
     pending = session.execute(select(ExtensionRequest.id).where(
         ExtensionRequest.project_id == project_id,
         ExtensionRequest.status == R.REQUESTED.value)).first()
     if pending is not None:
-        raise FieldError("new_end_date", "an extension request is already pending")
+        fields.add("new_end_date", "an extension request is already pending")
+    if new_end is None or reason_ is None:
+        fields.fail()
+    fields.raise_if_any()
+    new_end_date, reason = new_end, reason_
     row = ExtensionRequest(id="ext-" + secrets.token_hex(5), project_id=project_id,
                            current_end_date=project.end_date, requested_end_date=new_end_date,
                            reason=reason, requested_by=actor.username, status=R.REQUESTED.value,

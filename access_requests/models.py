@@ -52,6 +52,12 @@ class Project(Base):
     review_round: Mapped[int] = mapped_column(Integer, default=0)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    #: The register's sort (newest first) and status filter walk these (migration 0006).
+    __table_args__ = (
+        Index("ix_projects_created_at_id", "created_at", "id"),
+        Index("ix_projects_status_created_at_id", "status", "created_at", "id"),
+    )
+
 
 class Membership(Base):
     """A person's membership of a project, with the data-use agreement they last accepted."""

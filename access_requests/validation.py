@@ -4,17 +4,22 @@ Text is stored as typed, except that markup (an HTML or XML tag), control charac
 bidirectional overrides are refused, and over-long values are refused rather than cut. The
 portal escapes everything it renders anyway; refusing tags at the door also protects the other
 readers of these texts (e-mails, CSV exports, reviewers' tools). Every refusal is a
-:class:`FieldError` naming the field, raised before anything is written.
+:class:`FieldError` naming the field, raised before anything is written; a whole form is
+checked field by field with a :class:`Collector`, which reports every refusal at once.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
+from typing import NoReturn, ParamSpec, TypeVar
 
-from access_requests.exceptions import FieldError
+from access_requests.exceptions import FieldError, FieldErrors
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Bidirectional embedding/override/isolate controls: they make text display differently
 #: from what it is ("Trojan Source", CVE-2021-42574).
@@ -31,6 +36,39 @@ MAX_PROTOCOL_BYTES = 20 * 1024 * 1024
 #: opens it). Only visible when not inside a compressed object stream: a best-effort screen.
 PDF_ACTIVE_CONTENT = (b"/JavaScript", b"/JS", b"/Launch", b"/EmbeddedFile", b"/RichMedia",
                       b"/XFA")
+
+
+class Collector:
+    """Runs each field's check and keeps every refusal, so that a form reports all its refused
+    fields at once (:class:`FieldErrors`) instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def check(self, rule: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``rule(*args, **kwargs)``, or None after keeping its refusal(s)."""
+        try:
+            return rule(*args, **kwargs)
+        except FieldError as error:
+            self.errors.extend(error.errors)
+            return None
+
+    def add(self, field: str, reason: str) -> None:
+        """Keep a refusal found by the caller itself."""
+        self.errors.append(FieldError(field, reason))
+
+    def refused(self, field: str) -> bool:
+        """True if ``field`` was already refused (a later check depending on it is skipped)."""
+        return any(e.field == field for e in self.errors)
+
+    def raise_if_any(self) -> None:
+        """Raise :class:`FieldErrors` with every refusal kept so far, if any."""
+        if self.errors:
+            raise FieldErrors(self.errors)
+
+    def fail(self) -> NoReturn:
+        """Raise every refusal kept (called when a value is missing because it was refused)."""
+        raise FieldErrors(self.errors or [FieldError("form", "was refused")])
 
 
 def text(field: str, value: object, *, max_len: int, min_len: int = 0,

@@ -12,6 +12,10 @@ hub is replaced by a table of tokens (the portal's own session and policy code r
 
 Usage: python benchmarks/bench_portal.py [--projects 10000] [--rate 50] [--requests 200]
                                          [--max-seconds 240] [--check] [--only register]
+                                         [--compare-index]
+
+``--compare-index`` drives the chosen pages twice in one run, first without the register's
+indexes of migration 0006, then with them, so that both are measured under the same load.
 """
 
 from __future__ import annotations
@@ -259,6 +263,27 @@ def _queued(home: Path) -> str:
         enclave.close()
 
 
+#: The register's indexes added by migration 0006 (name, columns).
+REGISTER_INDEXES = (("ix_projects_created_at_id", "created_at, id"),
+                    ("ix_projects_status_created_at_id", "status, created_at, id"))
+
+
+def _register_indexes(home: Path, *, present: bool) -> None:
+    """Drop or re-create the register's indexes in the benchmark's own database (the running
+    portal's SQLite connections see the schema change at their next statement)."""
+    from sqlalchemy import text
+
+    enclave = Enclave.open(load_settings(env={}, home=home), env={})
+    try:
+        with enclave.db.transaction() as session:
+            for name, columns in REGISTER_INDEXES:
+                session.execute(text(f"DROP INDEX IF EXISTS {name}"))
+                if present:
+                    session.execute(text(f"CREATE INDEX {name} ON projects ({columns})"))
+    finally:
+        enclave.close()
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -273,6 +298,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a p95 misses 150 ms")
     parser.add_argument("--only", default="", help="drive only the pages whose label "
                         "contains this text (the baseline always runs)")
+    parser.add_argument("--compare-index", action="store_true",
+                        help="drive the pages twice in the same run: first without the "
+                        "register's indexes of migration 0006, then with them")
     parser.add_argument("--serve", nargs=2, metavar=("HOME", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -306,9 +334,20 @@ def main() -> int:
                    "d2": (today - timedelta(days=30)).isoformat(), "mid": events // 2,
                    "queued": _queued(home)}
             results = []
-            for label, path, token in PAGES:
+            passes: list[tuple[str, bool | None]] = [("", None)]
+            if args.compare_index:
+                passes = [(" [no 0006]", False), (" [0006]", True)]
+            plan: list[tuple[str, bool | None, str, str, str | None]] = [
+                (suffix, with_index, label, path, token) for suffix, with_index in passes
+                    for label, path, token in PAGES]
+            current: bool | None = None
+            for suffix, with_index, label, path, token in plan:
                 if args.only and args.only not in label and label != PAGES[0][0]:
                     continue
+                if with_index is not None and with_index != current:
+                    _register_indexes(home, present=with_index)
+                    current = with_index
+                label += suffix
                 path = path.format(**fmt)
                 cookies, headers = {}, {}
                 if token and path.startswith("api/"):
@@ -318,7 +357,7 @@ def main() -> int:
                     cookies = {SESSION_COOKIE: sealer.seal(
                         "session", {"t": token, "sid": sid, "u": TOKENS[token]}, 3600),
                         CSRF_COOKIE: sealer.csrf_token(sid)}
-                warm = httpx.get(base + path.replace("{d}", fmt["d1"]), cookies=cookies,
+                warm = httpx.get(base + path.replace("{d}", str(fmt["d1"])), cookies=cookies,
                                  headers=headers, timeout=60)
                 if warm.status_code != 200:
                     raise RuntimeError(f"{label}: {warm.status_code} {warm.text[:300]}")

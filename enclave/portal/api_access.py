@@ -2,8 +2,9 @@
 workflow functions, under the same policy rules (bearer hub tokens with the portal's scope).
 
 Refusals are JSON errors: 403 (policy), 404 (unknown object), 409 (stale version, already
-submitted or approved, a move the state does not allow), 422 (a refused field, named in
-``fields``). Nothing is stored when a call is refused. The protocol PDF is uploaded through
+submitted or approved, a move the state does not allow), 422 (every refused field of the
+body, each named in ``fields``, so that a client fixes them all at once). Nothing is stored
+when a call is refused. The protocol PDF is uploaded through
 the form or, base64-encoded, through ``PUT /projects/{id}/protocol``.
 """
 
@@ -87,8 +88,9 @@ def _run(call: Callable[[], T]) -> T | JSONResponse:
         return _error(409, "stale_version", str(exc))
     except InvalidTransition as exc:
         return _error(409, "invalid_transition", str(exc))
-    except FieldError as exc:
-        return _error(422, "invalid", str(exc), [{"field": exc.field, "message": exc.reason}])
+    except FieldError as exc:  # every refused field of the body, each named
+        return _error(422, "invalid", str(exc), [{"field": one.field, "message": one.reason}
+                                                 for one in exc.errors])
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -302,13 +304,15 @@ class ChangeRequests(BaseModel):
 
 
 class OpinionOut(BaseModel):
-    """A recorded ethics opinion."""
+    """A recorded ethics opinion, and the project's status once it is recorded (``approved``
+    when a favourable opinion was the approval rule's last missing condition)."""
 
     id: int
     project_id: str
     author: str
     verdict: str
     reference: str
+    project_status: str
 
 
 class RegisterRow(BaseModel):
@@ -636,7 +640,8 @@ def decide_request(request: Request, kind: Literal["membership", "extension"],
              responses=WRITE, operation_id="give_ethics_opinion")
 def give_opinion(request: Request, project_id: ID, body: OpinionIn,
                  viewer: Annotated[Viewer, COMMITTEE]) -> Any:
-    """Record the ethics committee's opinion on an application awaiting a decision."""
+    """Record the ethics committee's opinion on an application awaiting a decision; a
+    favourable one that completes the approval rule approves it in the same transaction."""
     portal = portal_of(request)
 
     def call() -> OpinionOut:
@@ -646,8 +651,10 @@ def give_opinion(request: Request, project_id: ID, body: OpinionIn,
                                                   reference=body.reference,
                                                   comment=body.comment)
             session.flush()
+            status = workflow.get_project(session, project_id).status
             return OpinionOut(id=row.id, project_id=project_id, author=row.author,
-                              verdict=row.verdict, reference=row.reference)
+                              verdict=row.verdict, reference=row.reference,
+                              project_status=status)
 
     done = _run(call)
     return done if isinstance(done, JSONResponse) else JSONResponse(

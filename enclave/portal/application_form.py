@@ -3,19 +3,22 @@
 Only the *shape* is checked here (a date that is not a date, a year that is not a number, a
 member line without a name): every rule about the content (lengths, markup-free control
 characters, unknown or directly identifying variables, end date in the past, accreditation,
-PDF checks) is the access workflow's, whose :class:`~access_requests.exceptions.FieldError`
-is shown next to the field it names (:func:`field_of`). A form with errors stores nothing.
+PDF checks) is the access workflow's, whose refusals
+(:class:`~access_requests.exceptions.FieldErrors`, each naming its field) are all shown next
+to the fields they name (:func:`errors_by_field`), together with the refusals of shape. A
+form with errors stores nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from access_requests.applications import ApplicationForm, LegalBasis, MemberEntry
+from access_requests.exceptions import FieldError
 from access_requests.validation import LEVELS
 
 #: The text fields of the form, in the order they are shown, with their maximum length in the
@@ -135,8 +138,8 @@ def parse(form: Mapping[str, Any], *, protocol: bytes | None = None) -> ParsedAp
                 (match.group(2), _text(form, "why:" + key[4:])))
     out.values["chosen"] = chosen
     out.values["why"] = {k[4:]: v for k, v in justifications.items()}
-    if out.errors or end_date is None:
-        return out
+    # built even when the shape is wrong somewhere, so that the workflow can still check the
+    # other fields and every refusal is shown at once (an unreadable date is passed as None)
     out.form = ApplicationForm(
         title=out.values["title"], summary=out.values["summary"], end_date=end_date,
         variables=variables, members=members, pi_institution=out.values["pi_institution"],
@@ -145,6 +148,20 @@ def parse(form: Mapping[str, Any], *, protocol: bytes | None = None) -> ParsedAp
         legal_basis_other=out.values["legal_basis_other"], years=years, levels=levels,
         territories=territories, ethics_reference=out.values["ethics_reference"],
         planned_outputs=out.values["planned_outputs"])
+    return out
+
+
+def errors_by_field(error: FieldError, *, shown_at: Callable[[str], str] | None = None,
+                    already: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every refusal of ``error`` (a :class:`FieldErrors` holds several) by the form field
+    where it is shown, added to ``already`` (the edge's own refusals of shape, which win for
+    their field); several refusals of one field are shown together."""
+    out = dict(already or {})
+    for one in error.errors:
+        name = (shown_at or field_of)(one.field)
+        if already is not None and name in already:
+            continue
+        out[name] = f"{out[name]}; {one.reason}" if name in out else one.reason
     return out
 
 

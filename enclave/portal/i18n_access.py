@@ -91,7 +91,9 @@ _FR: dict[str, str] = {
     "project.notice.membership_requested": "La demande de modification des membres est "
                                            "transmise à la DEPP.",
     "project.notice.extension_requested": "La demande de prolongation est transmise à la DEPP.",
-    "project.notice.opinion": "L'avis du comité d'éthique est enregistré.",
+    "project.notice.opinion": "L'avis du comité d'éthique est enregistré. S'il était la "
+                              "dernière condition manquante de l'approbation, la demande "
+                              "est approuvée.",
     "changes.title": "Modifier le projet",
     "changes.membership": "Ajouter ou retirer un membre",
     "changes.change": "Modification",
@@ -281,7 +283,9 @@ _EN: dict[str, str] = {
                             "changed.",
     "project.notice.membership_requested": "The membership request was sent to DEPP staff.",
     "project.notice.extension_requested": "The extension request was sent to DEPP staff.",
-    "project.notice.opinion": "The ethics committee's opinion is recorded.",
+    "project.notice.opinion": "The ethics committee's opinion is recorded. If it was the "
+                              "last missing condition of the approval, the application is "
+                              "now approved.",
     "changes.title": "Change the project",
     "changes.membership": "Add or remove a member",
     "changes.change": "Change",

@@ -3,9 +3,10 @@ submission, and requests to change a running project's members or end date.
 
 Routes only read the form's shape (:mod:`enclave.portal.application_form`) and call the access
 workflow, which checks everything and writes in one transaction with its audit event: a
-refused form is shown again with the workflow's reason next to the field, and nothing is
-stored. Every route is guarded by ``apply_for_project`` (an accredited researcher); who may
-touch *this* project is the workflow's check.
+refused form is shown again with every refusal next to its field (those of shape and those of
+content, in one round trip), and nothing is stored. Every route is guarded by
+``apply_for_project`` (an accredited researcher); who may touch *this* project is the
+workflow's check.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from access_requests.validation import LEVELS, MAX_PROTOCOL_BYTES
 from enclave.core import policy
 from enclave.core.catalogue import VariableKind
 from enclave.portal import queries
-from enclave.portal.application_form import ParsedApplication, field_of, parse, values_of
+from enclave.portal.application_form import (
+    ParsedApplication,
+    errors_by_field,
+    parse,
+    values_of,
+)
 from enclave.portal.pages_core import KIND_BADGES
 from enclave.portal.runtime import Portal, portal_of
 from enclave.portal.viewer import Viewer, page_guard
@@ -116,10 +122,26 @@ async def update(request: Request, project_id: str,
     return await run_in_threadpool(_save, request, viewer, parsed, project_id, None)
 
 
+def _with_content_errors(portal: Portal, viewer: Viewer, parsed: ParsedApplication,
+                         project_id: str | None) -> None:
+    """A form with errors of shape is also checked by the workflow (nothing written), so that
+    the content's refusals of the other fields are shown in the same round trip."""
+    if parsed.form is None:
+        return
+    try:
+        with portal.enclave.db.sessions() as session:
+            applications.check_application(session, viewer.actor, parsed.form,
+                                           project_id=project_id, protocol=parsed.protocol,
+                                           today=viewer.actor.today)
+    except FieldError as exc:
+        parsed.errors = errors_by_field(exc, already=parsed.errors)
+
+
 def _save(request: Request, viewer: Viewer, parsed: ParsedApplication,
           project_id: str | None, form_key: str | None) -> Response:
     portal = portal_of(request)
     if parsed.errors or parsed.form is None:
+        _with_content_errors(portal, viewer, parsed, project_id)
         return _form_page(request, viewer, parsed, project_id=project_id, status=400)
     settings = portal.enclave.settings
     try:
@@ -148,7 +170,7 @@ def _save(request: Request, viewer: Viewer, parsed: ParsedApplication,
         return _form_page(request, viewer, parsed, project_id=project_id, status=409,
                           notice="apply.stale")
     except FieldError as exc:
-        parsed.errors[field_of(exc.field)] = exc.reason
+        parsed.errors = errors_by_field(exc, already=parsed.errors)
         return _form_page(request, viewer, parsed, project_id=project_id, status=400)
     notice = "submitted" if parsed.action == "submit" else "saved"
     return RedirectResponse(portal.url(f"projects/{saved}") + f"?notice={notice}",
@@ -231,6 +253,7 @@ async def request_extension(request: Request, project_id: str,
 def _request_change(request: Request, viewer: Viewer, project_id: str, kind: str,
                     values: dict[str, str]) -> Response:
     portal = portal_of(request)
+    shape: dict[str, str] = {}
     try:
         with portal.enclave.db.transaction() as session:
             if kind == "membership":
@@ -239,18 +262,20 @@ def _request_change(request: Request, viewer: Viewer, project_id: str, kind: str
                     username=values["username"].strip(), institution=values["institution"],
                     reason=values["reason"], today=viewer.actor.today)
             else:
+                new_end: date | None = None
                 try:
                     new_end = date.fromisoformat(values["new_end_date"].strip())
-                except ValueError:
-                    raise FieldError("new_end_date", "enter a date as YYYY-MM-DD") from None
+                except ValueError:  # shown, and the other fields still checked
+                    shape["new_end_date"] = "enter a date as YYYY-MM-DD"
                 membership.request_extension(session, viewer.actor, project_id,
                                              new_end_date=new_end,
                                              reason=values["reason_extension"],
                                              today=viewer.actor.today)
     except FieldError as exc:
-        name = "reason_extension" if (kind, exc.field) == ("extension", "reason") \
-            else exc.field
+        def shown_at(field: str) -> str:
+            return "reason_extension" if (kind, field) == ("extension", "reason") else field
+
         return _changes_page(request, viewer, project_id, status=400, values=values,
-                             errors={name: exc.reason})
+                             errors=errors_by_field(exc, shown_at=shown_at, already=shape))
     return RedirectResponse(portal.url(f"projects/{project_id}") + f"?notice={kind}_requested",
                             status_code=303)

@@ -20,6 +20,7 @@ from access_requests import decisions, register, workflow
 from access_requests.exceptions import FieldError, OpinionClosed
 from access_requests.machine import EthicsVerdict, ProjectStatus
 from enclave.core import policy
+from enclave.portal.application_form import errors_by_field
 from enclave.portal.pages_projects import STATE_BADGES
 from enclave.portal.runtime import portal_of
 from enclave.portal.viewer import Viewer, page_guard
@@ -100,7 +101,7 @@ def _give(request: Request, viewer: Viewer, project_id: str,
                                             comment=values["comment"])
     except FieldError as exc:
         return _opinion_page(request, viewer, project_id, status=400, values=values,
-                             errors={exc.field: exc.reason})
+                             errors=errors_by_field(exc, shown_at=str))
     except OpinionClosed as exc:
         return _opinion_page(request, viewer, project_id, status=409, values=values,
                              errors={"verdict": str(exc)})

@@ -59,15 +59,112 @@ def test_sensitive_data_needs_two_distinct_staff_and_a_favourable_opinion(
     _opinion(factory, project_id, EthicsVerdict.RESERVED)
     with factory.enclave.db.sessions() as session:
         assert not approval_status(session, project_id).complete
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW  # a reserved opinion: no
     _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)
-    # The rule is complete on record, but the move is a staff decision: a third staff approves.
-    third = _approve(factory, "dora", project_id)
-    assert third.complete
+    # The favourable opinion was the last missing condition: it completes the approval in its
+    # own transaction, and no third staff approval is needed (nor possible).
     assert factory.project_row(project_id)[0] == S.APPROVED
-    actions = [e.action for e in factory.audit_events_after(head)]
-    assert actions == ["project.approval_recorded", "project.approval_recorded",
-                       "ethics.opinion_recorded", "ethics.opinion_recorded",
-                       "project.approved"]
+    with pytest.raises(InvalidTransition):
+        _approve(factory, "dora", project_id)
+    events = factory.audit_events_after(head)
+    assert [e.action for e in events] == ["project.approval_recorded",
+                                          "project.approval_recorded",
+                                          "ethics.opinion_recorded", "ethics.opinion_recorded",
+                                          "project.approved"]
+    assert [e.actor for e in events] == ["claire", "david", "gaelle", "gaelle", "system"]
+    approved = json.loads(events[-1].details)
+    assert approved["completed_by"] == "approval_rule"
+    assert approved["approvers"] == ["claire", "david"]
+    assert approved["ethics_opinion_by"] == "gaelle" and approved["ethics_verdict"] == "favourable"
+    assert (approved["from"], approved["to"]) == ("in_review", "approved")
+    with factory.enclave.db.sessions() as session:
+        assert approval_status(session, project_id).complete
+
+
+@pytest.mark.parametrize("verdict", [EthicsVerdict.UNFAVOURABLE, EthicsVerdict.RESERVED])
+def test_an_opinion_that_is_not_favourable_never_approves(factory: Factory,
+                                                          verdict: EthicsVerdict) -> None:
+    project_id = in_review(factory, variables=SENSITIVE)
+    _approve(factory, "claire", project_id)
+    _approve(factory, "david", project_id)
+    head = factory.audit_head()
+    _opinion(factory, project_id, verdict)
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+    assert [e.action for e in factory.audit_events_after(head)] == ["ethics.opinion_recorded"]
+    # and a third staff approval is still not enough without a favourable opinion
+    third = _approve(factory, "dora", project_id)
+    assert not third.complete and "favourable ethics" in third.missing[0]
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+
+
+def test_a_favourable_opinion_after_an_unfavourable_one_completes_the_approval(
+        factory: Factory) -> None:
+    project_id = in_review(factory, variables=TRACES)
+    _opinion(factory, project_id, EthicsVerdict.UNFAVOURABLE)
+    _approve(factory, "claire", project_id)
+    _approve(factory, "david", project_id)
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)
+    assert factory.project_row(project_id)[0] == S.APPROVED
+
+
+def test_a_favourable_opinion_with_one_approval_waits_for_the_second(factory: Factory) -> None:
+    project_id = in_review(factory, variables=SENSITIVE)
+    _approve(factory, "claire", project_id)
+    head = factory.audit_head()
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+    assert [e.action for e in factory.audit_events_after(head)] == ["ethics.opinion_recorded"]
+    assert _approve(factory, "david", project_id).complete
+    events = factory.audit_events_after(head)
+    assert [(e.action, e.actor) for e in events][-1] == ("project.approved", "david")
+
+
+def test_a_favourable_opinion_alone_does_not_approve_a_plain_application(
+        factory: Factory) -> None:
+    project_id = in_review(factory)
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+
+
+def test_approvals_of_an_earlier_round_are_not_completed_by_a_later_opinion(
+        factory: Factory) -> None:
+    project_id = in_review(factory, variables=SENSITIVE)
+    _approve(factory, "claire", project_id)
+    _approve(factory, "david", project_id)
+    with factory.enclave.db.transaction() as session:
+        decisions.request_changes(session, factory.actor("dora"), project_id,
+                                  version=version(factory, project_id),
+                                  reason="Préciser la finalité")
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)  # returned: nothing to complete
+    assert factory.project_row(project_id)[0] == S.CHANGES_REQUESTED
+    with factory.enclave.db.transaction() as session:
+        applications.submit(session, factory.actor("alice"), project_id,
+                            version=version(factory, project_id))
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)  # resubmitted: not in review
+    assert factory.project_row(project_id)[0] == S.RESUBMITTED
+    with factory.enclave.db.transaction() as session:
+        decisions.start_review(session, factory.actor("claire"), project_id,
+                               version=version(factory, project_id))
+    _opinion(factory, project_id, EthicsVerdict.FAVOURABLE)  # new round: no approval yet
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
+    assert not _approve(factory, "claire", project_id).complete
+    assert _approve(factory, "david", project_id).complete
+
+
+def test_only_the_ethics_committee_outside_the_project_completes_by_opinion(
+        factory: Factory) -> None:
+    project_id = in_review(factory, members=["bruno", "gaelle"], variables=SENSITIVE)
+    _approve(factory, "claire", project_id)
+    _approve(factory, "david", project_id)
+    before = snapshot(factory)
+    for who, match in (("gaelle", "member"), ("claire", "ethics_committee"),
+                       ("alice", "ethics_committee"), ("emma", "ethics_committee"),
+                       ("admin", "ethics_committee"), ("system", "ethics_committee")):
+        with pytest.raises(PermissionDenied, match=match):
+            _opinion(factory, project_id, EthicsVerdict.FAVOURABLE, who=who)
+    assert snapshot(factory) == before
+    assert factory.project_row(project_id)[0] == S.IN_REVIEW
 
 
 def test_the_opinion_first_then_two_approvals(factory: Factory) -> None:

@@ -14,7 +14,9 @@ from access_requests.machine import (
     approval_rule,
 )
 from access_requests.membership import EXTENSION_MACHINE, MEMBERSHIP_MACHINE, RequestStatus
-from enclave.core.policy import Role, StateMachine
+from enclave.core import policy
+from enclave.core.exceptions import PermissionDenied
+from enclave.core.policy import SYSTEM, Actor, Role, StateMachine
 
 S = ProjectStatus
 MACHINES = {"project": (PROJECT_MACHINE, S.DRAFT, END_STATES),
@@ -50,8 +52,10 @@ def test_every_status_is_declared_reachable_and_end_states_have_no_way_out(name:
 @pytest.mark.parametrize("name", list(MACHINES))
 def test_every_transition_has_one_owner_role_and_an_audit_action(name: str) -> None:
     machine = MACHINES[name][0]
-    pairs = [(t.source, t.target) for t in machine.transitions]
-    assert len(pairs) == len(set(pairs)), "a move is declared twice"
+    triples = [(t.source, t.target, t.role) for t in machine.transitions]
+    assert len(triples) == len(set(triples)), "a move is declared twice for one role"
+    for source, target, _ in triples:  # a move with several owners keeps one audit action
+        assert len({t.action for t in machine.moves(source, target)}) == 1
     for move in machine.transitions:
         assert move.role in {Role.RESEARCHER, Role.DEPP_STAFF, Role.SYSTEM}
         assert move.action.startswith(machine.object_type.split("_")[0] + ".")
@@ -63,9 +67,15 @@ def test_owners_follow_the_issue() -> None:
     assert owner[S.CHANGES_REQUESTED, S.RESUBMITTED] is Role.RESEARCHER
     assert owner[S.APPROVED, S.ACTIVE] is Role.SYSTEM
     assert {owner[s, S.EXPIRED] for s in (S.APPROVED, S.ACTIVE, S.SUSPENDED)} == {Role.SYSTEM}
-    assert {r for (_, t), r in owner.items() if t in (S.APPROVED, S.REJECTED, S.REVOKED,
+    assert {r for (_, t), r in owner.items() if t in (S.REJECTED, S.REVOKED,
                                                        S.SUSPENDED, S.CLOSED)} == {
         Role.DEPP_STAFF}
+    # approval: the staff member whose approval completes the rule, or the system when the
+    # rule's last condition (the ethics opinion) arrives after the approvals
+    assert {t.role for t in PROJECT_MACHINE.moves(S.IN_REVIEW, S.APPROVED)} == {
+        Role.DEPP_STAFF, Role.SYSTEM}
+    assert [(t.source, t.target) for t in PROJECT_MACHINE.transitions
+            if t.target == S.APPROVED] == [(S.IN_REVIEW, S.APPROVED)] * 2
     assert {S.REJECTED, S.CLOSED} == END_STATES
 
 
@@ -90,3 +100,49 @@ def test_approval_rule(enhanced: bool, approvers: list[str], ethics: str | None,
     assert outcome.complete is complete
     assert bool(outcome.missing) is not complete
     assert outcome.required_approvals == (2 if enhanced else 1)
+
+
+ON_RECORD = {"members": ["alice", "bruno"], "enhanced_review": True,
+             "approvals": ["claire", "david"], "ethics_verdict": F}
+
+
+@pytest.mark.parametrize(("who", "changes", "allowed"), [
+    ("system", {}, True),
+    ("system", {"ethics_verdict": EthicsVerdict.RESERVED}, False),
+    ("system", {"ethics_verdict": EthicsVerdict.UNFAVOURABLE}, False),
+    ("system", {"ethics_verdict": None}, False),
+    ("system", {"approvals": ["claire"]}, False),
+    ("system", {"approvals": ["claire", "claire"]}, False),
+    ("system", {"approvals": []}, False),
+    ("system", {"approvals": ["claire", "bruno"]}, False),
+    ("system", {"enhanced_review": False, "approvals": [], "ethics_verdict": None}, False),
+    ("system", {"enhanced_review": False, "approvals": ["claire"], "ethics_verdict": None},
+     True),
+    ("ethics", {}, False),
+    ("researcher", {}, False),
+    ("admin", {}, False),
+], ids=["complete", "reserved", "unfavourable", "no-opinion", "one-approval", "same-twice",
+        "no-approval", "member-approved", "plain-none", "plain-one", "ethics-committee",
+        "researcher", "platform-admin"])
+def test_the_rule_completes_on_record_only_for_the_system_and_only_when_complete(
+        who: str, changes: dict[str, object], allowed: bool) -> None:
+    actors = {"system": SYSTEM,
+              "ethics": Actor("gaelle", frozenset({Role.ETHICS_COMMITTEE})),
+              "researcher": Actor("rita", frozenset({Role.RESEARCHER})),
+              "admin": Actor("admin", frozenset({Role.PLATFORM_ADMIN}))}
+    facts = {**ON_RECORD, **changes}
+    assert policy.can_transition(actors[who], PROJECT_MACHINE, S.IN_REVIEW, S.APPROVED,
+                                 facts) is allowed
+    if not allowed:
+        with pytest.raises(PermissionDenied):
+            policy.check_transition(actors[who], PROJECT_MACHINE, S.IN_REVIEW, S.APPROVED,
+                                    facts)
+
+
+def test_a_staff_member_still_completes_the_rule_with_their_own_approval() -> None:
+    claire = Actor("claire", frozenset({Role.DEPP_STAFF}))
+    facts = {**ON_RECORD, "approvals": ["david"]}
+    assert policy.check_transition(claire, PROJECT_MACHINE, S.IN_REVIEW, S.APPROVED,
+                                   facts).role is Role.DEPP_STAFF
+    assert not policy.can_transition(claire, PROJECT_MACHINE, S.IN_REVIEW, S.APPROVED,
+                                     {**facts, "members": ["claire"]})

@@ -146,3 +146,90 @@ def test_opening_access_racing_its_closure_never_leaves_access_open(factory: Fac
     assert factory.enclave.chain.verify().ok
     # Both orders were seen at least for the rounds whose outcome depends on the order.
     print({k: sorted(v) for k, v in outcomes.items()})
+
+
+OPINION_ROUNDS = 60
+
+
+def _opinion_round_invariants(factory: Factory, project_id: str, kind: str, opinion_ok: bool,
+                              closed_ok: bool) -> str:
+    """The invariants of one opinion race; returns the final status."""
+    status = factory.project_row(project_id)[0]
+    history = _history(factory, project_id)
+    for (_, _, before), (_, after_from, _) in itertools.pairwise(history):
+        assert before == after_from, f"broken status path: {history}"
+    for action, source, target in history:
+        assert any(t.action == action for t in PROJECT_MACHINE.moves(S(source), S(target)))
+    assert history[-1][2] == status
+    actions = [a for a, _, _ in history]
+    with factory.enclave.db.sessions() as session:
+        opinions = session.execute(select(audit.AuditEvent.actor).where(
+            audit.AuditEvent.project_id == project_id,
+            audit.AuditEvent.action == "ethics.opinion_recorded")).scalars().all()
+        approved_by = session.execute(select(audit.AuditEvent.actor).where(
+            audit.AuditEvent.project_id == project_id,
+            audit.AuditEvent.action == "project.approved")).scalars().all()
+        complete = approval_status(session, project_id).complete
+    assert len(opinions) == (1 if opinion_ok else 0)
+    # the approval exists exactly when the opinion landed on the project still in review,
+    # completed by the rule (the system), never by a person in these rounds
+    assert approved_by == (["system"] if opinion_ok else [])
+    if kind == "reject":
+        assert opinion_ok != closed_ok, "the opinion and the rejection both landed"
+        assert status == (S.APPROVED if opinion_ok else S.REJECTED)
+    elif kind == "revoke":
+        assert opinion_ok, "an opinion on a project in review is never refused by a revocation"
+        assert status == (S.REVOKED if closed_ok else S.APPROVED)
+        if closed_ok:
+            assert actions[-2:] == ["project.approved", "project.revoked"]
+    else:  # a project in review or just approved cannot be suspended (only an active one)
+        assert not closed_ok and opinion_ok and status == S.APPROVED
+    if status == S.APPROVED:
+        assert complete
+    assert status != S.ACTIVE
+    return status
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_opinion_completing_the_approval_racing_a_closing_decision(factory: Factory) -> None:
+    """A favourable opinion that completes a two-staff approval races a rejection (on the
+    version the staff member saw), a revocation or a suspension (on what is current): the
+    row lock serialises them, so either the rejection lands and the opinion is refused
+    (the application was decided), or the approval lands and the rejection is refused; a
+    revocation after the approval is the last word; nothing is ever half-applied."""
+    db = factory.enclave.db
+    gaelle, dora = factory.actor("gaelle"), factory.actor("dora")
+    outcomes: dict[str, set[str]] = {}
+    for round_no in range(OPINION_ROUNDS):
+        kind = ("reject", "revoke", "suspend")[round_no % 3]
+        project_id = in_review(factory, variables={"eleves": [("boursier", "Effet")]})
+        for staff in ("claire", "david"):
+            with db.transaction() as session:
+                decisions.approve(session, factory.actor(staff), project_id,
+                                  version=version(factory, project_id))
+        seen = version(factory, project_id)
+
+        def opine(pid: str = project_id) -> Any:
+            with db.transaction() as session:
+                return decisions.record_ethics_opinion(session, gaelle, pid,
+                                                       verdict="favourable",
+                                                       reference="CE-2026-99")
+
+        def close(pid: str = project_id, what: str = kind, v: int = seen) -> Any:
+            with db.transaction() as session:
+                if what == "reject":
+                    return decisions.reject(session, dora, pid, version=v, reason="Refus")
+                if what == "revoke":
+                    return lifecycle.revoke(session, dora, pid, reason="Révocation")
+                return lifecycle.suspend(session, dora, pid, reason="Suspension")
+
+        opined, closed = _race(opine, close) if round_no % 2 else _race(close, opine)[::-1]
+        opinion_ok = not isinstance(opined, Exception)
+        closed_ok = not isinstance(closed, Exception)
+        final = _opinion_round_invariants(factory, project_id, kind, opinion_ok, closed_ok)
+        outcomes.setdefault(kind, set()).add(
+            f"{'opinion' if opinion_ok else '-'}/{'close' if closed_ok else '-'}->{final}")
+    assert factory.enclave.chain.verify().ok
+    print({k: sorted(v) for k, v in outcomes.items()})

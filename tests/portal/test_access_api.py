@@ -126,3 +126,46 @@ def test_extension_request_and_decision_through_the_api(portal: Portal) -> None:
                     {"decision": "approve", "reason": "Justifié", "version": row["version"]})
     assert decided.status_code == 200 and decided.json()["status"] == "approved"
     assert _call(portal, "alice", "GET", f"projects/{project_id}").json()["end_date"] == later
+
+
+def test_an_opinion_through_the_api_completes_an_approval_after_two_staff(
+        portal: Portal) -> None:
+    created = _call(portal, "alice", "POST", "projects", application(submit=True)).json()
+    project_id, version = created["id"], created["version"]
+    for staff in ("claire", "david"):
+        decided = _call(portal, staff, "POST", f"projects/{project_id}/decisions",
+                        {"decision": "approve", "reason": "ok", "version": version})
+        assert decided.status_code == 200 and decided.json()["status"] == "in_review"
+        version = decided.json()["version"]
+    before = portal.head_seq()
+    for who in ("claire", "alice", "emma"):
+        refused = _call(portal, who, "POST", f"projects/{project_id}/opinions",
+                        {"verdict": "favourable"})
+        assert refused.status_code == 403
+    assert portal.head_seq() == before
+    reserved = _call(portal, "gaelle", "POST", f"projects/{project_id}/opinions",
+                     {"verdict": "reserved"})
+    assert reserved.status_code == 201 and reserved.json()["project_status"] == "in_review"
+    favourable = _call(portal, "gaelle", "POST", f"projects/{project_id}/opinions",
+                       {"verdict": "favourable", "reference": "CE-2"})
+    assert favourable.status_code == 201 and favourable.json()["project_status"] == "approved"
+    assert h.actions(portal, before) == ["ethics.opinion_recorded", "ethics.opinion_recorded",
+                                         "project.approved"]
+
+
+def test_the_api_returns_every_refused_field_in_its_422_body(portal: Portal) -> None:
+    before = portal.head_seq()
+    body = application(
+        title="<b>t</b>", summary="s" * 5001, levels=["MASTER"],
+        end_date=(date.today() - timedelta(days=1)).isoformat(),
+        members=[{"username": "personne"}],
+        variables=[{"dataset": "eleves", "variable": "ine", "justification": "x"},
+                   {"dataset": "eleves", "variable": "sexe", "justification": " "}])
+    refused = _call(portal, "alice", "POST", "projects", body)
+    assert refused.status_code == 422
+    fields = [f["field"] for f in refused.json()["error"]["fields"]]
+    assert fields == ["title", "summary", "levels", "end_date", "variables",
+                      "variables.eleves.sexe", "members"]
+    assert all(f["message"] for f in refused.json()["error"]["fields"])
+    assert portal.head_seq() == before
+    assert _call(portal, "claire", "POST", "projects", body).status_code == 403

@@ -323,3 +323,72 @@ def test_every_requestable_variable_of_the_catalogue_can_be_requested_at_once(
     with portal.enclave.db.sessions() as session:
         assert get_project(session, project_id).status == "submitted"
     assert len(rows) > 20
+
+
+#: Refusals of shape (read by the portal) and of content (the workflow's), in one form.
+MANY_BAD = {"title": "<b>Titre</b>", "end_date": "demain", "years": "vingt",
+            "var:eleves:ine": "1", "why:eleves:ine": "pour relier", "why:eleves:boursier": "",
+            "members": "rita; CNRS\ninconnu; nulle part", "legal_basis": "other",
+            "legal_basis_other": "art"}
+MANY_ANCHORS = ["title", "end_date", "years", "variables", "why-eleves-boursier", "members",
+                "legal_basis_other"]
+
+
+def test_every_error_of_the_form_is_shown_next_to_its_field_in_one_round_trip(
+        portal: Portal) -> None:
+    browser = portal.client("alice")
+    before, count = portal.head_seq(), h.project_count(portal)
+    page = browser.post("apply", form(action="submit", **MANY_BAD), files={"protocol": (
+        "p.pdf", b"MZ not a pdf", "application/pdf")})
+    assert page.status_code == 400
+    for anchor in [*MANY_ANCHORS, "protocol"]:
+        assert f'id="erreur-{anchor}"' in page.text, anchor
+    assert "Le formulaire contient 8 erreur(s)" in page.text
+    assert "enter a date as YYYY-MM-DD" in page.text  # the portal's own word on the date
+    assert "direct identifier" in page.text and "&#39;inconnu&#39;" in page.text
+    assert portal.head_seq() == before and h.project_count(portal) == count
+    assert not list(portal.enclave.settings.projects_dir.glob("*/protocol/*"))
+
+
+def test_every_content_error_is_shown_when_the_shape_is_right(portal: Portal) -> None:
+    before, count = portal.head_seq(), h.project_count(portal)
+    page = portal.client("alice").post("apply", form(
+        title="ab", summary="s" * 5001, levels=["CP", "MASTER"],
+        end_date=(date.today() - timedelta(days=1)).isoformat()))
+    assert page.status_code == 400
+    for anchor in ("title", "summary", "levels", "end_date"):
+        assert f'id="erreur-{anchor}"' in page.text, anchor
+    assert portal.head_seq() == before and h.project_count(portal) == count
+
+
+def test_an_edit_shows_every_error_and_changes_nothing(portal: Portal) -> None:
+    browser = portal.client("alice")
+    project_id = _created(browser.post("apply", form()))
+    state = h.status_version(portal, project_id)
+    before = portal.head_seq()
+    page = browser.post(f"projects/{project_id}/edit",
+                        form(version=str(state[1]), **MANY_BAD))
+    assert page.status_code == 400
+    for anchor in MANY_ANCHORS:
+        assert f'id="erreur-{anchor}"' in page.text, anchor
+    assert h.status_version(portal, project_id) == state and portal.head_seq() == before
+    # someone who may not edit it gets no list of errors, only the refusal
+    assert portal.client("mallory").post(f"projects/{project_id}/edit", form(
+        version=str(state[1]), **MANY_BAD)).status_code == 403
+    assert portal.head_seq() == before
+
+
+def test_a_change_request_shows_every_error(portal: Portal) -> None:
+    project_id = h.approved(portal)
+    before = portal.head_seq()
+    alice = portal.client("alice")
+    page = alice.post(f"projects/{project_id}/changes/extension",
+                      {"new_end_date": "bientôt", "reason_extension": ""})
+    assert page.status_code == 400
+    assert 'id="erreur-new_end_date"' in page.text and 'id="erreur-reason_extension"' in page.text
+    page = alice.post(f"projects/{project_id}/changes/membership",
+                      {"change": "swap", "username": "", "reason": ""})
+    assert page.status_code == 400
+    for anchor in ("change", "username", "reason"):
+        assert f'id="erreur-{anchor}"' in page.text, anchor
+    assert portal.head_seq() == before

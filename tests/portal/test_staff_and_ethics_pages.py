@@ -227,3 +227,58 @@ def test_the_queue_shows_the_oldest_applications_and_how_many_wait(
     page = portal.client("claire").get("review").text
     assert ids[0] in page and ids[1] in page and ids[2] not in page
     assert "les plus anciennes sur 3 en attente" in page
+
+
+def test_a_favourable_opinion_after_two_approvals_approves_without_a_third(
+        portal: Portal) -> None:
+    project_id = h.submitted(portal, **SENSITIVE)
+    before = portal.head_seq()
+    assert _decide(portal, "claire", project_id).status_code == 303
+    assert _decide(portal, "david", project_id).status_code == 303
+    assert h.status_version(portal, project_id)[0] == "in_review"
+    gaelle = portal.client("gaelle")
+    sent = gaelle.post(f"ethics/{project_id}/opinion", {"verdict": "favourable",
+                                                       "reference": "CE-2026-8"})
+    assert sent.status_code == 303
+    assert h.status_version(portal, project_id)[0] == "approved"
+    page = gaelle.get(sent.headers["location"].removeprefix(PREFIX)).text
+    assert "la demande est approuvée" in page
+    assert h.actions(portal, before) == [
+        "project.review_started", "project.approval_recorded", "project.approval_recorded",
+        "ethics.opinion_recorded", "project.approved"]
+    with portal.enclave.db.sessions() as session:
+        approved_by = session.execute(select(AuditEvent.actor).where(
+            AuditEvent.project_id == project_id,
+            AuditEvent.action == "project.approved")).scalar_one()
+    assert approved_by == "system"
+    # nobody needs to (or can) approve again
+    seq = portal.head_seq()
+    assert _decide(portal, "dora", project_id).status_code in (403, 409)
+    assert portal.head_seq() == seq
+
+
+def test_an_unfavourable_opinion_after_two_approvals_leaves_the_application_in_review(
+        portal: Portal) -> None:
+    project_id = h.submitted(portal, **SENSITIVE)
+    assert _decide(portal, "claire", project_id).status_code == 303
+    assert _decide(portal, "david", project_id).status_code == 303
+    for who in ("claire", "alice", "emma", "admin"):  # only the ethics committee gives one
+        assert portal.client(who).post(f"ethics/{project_id}/opinion", {
+            "verdict": "favourable"}).status_code == 403
+    assert h.status_version(portal, project_id)[0] == "in_review"
+    assert portal.client("gaelle").post(f"ethics/{project_id}/opinion", {
+        "verdict": "unfavourable", "comment": "Finalité insuffisante"}).status_code == 303
+    assert h.status_version(portal, project_id)[0] == "in_review"
+    waiting = portal.client("claire").get(f"review/{project_id}").text
+    assert "Il manque" in waiting and "current: unfavourable" in waiting
+
+
+def test_every_error_of_an_opinion_is_shown_at_once(portal: Portal) -> None:
+    project_id = h.submitted(portal)
+    before = portal.head_seq()
+    page = portal.client("gaelle").post(f"ethics/{project_id}/opinion", {
+        "verdict": "peut-être", "reference": "r" * 201, "comment": "<script>x</script>"})
+    assert page.status_code == 400
+    for anchor in ("verdict", "reference", "comment"):
+        assert f'id="erreur-{anchor}"' in page.text, anchor
+    assert portal.head_seq() == before
