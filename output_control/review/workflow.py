@@ -28,6 +28,13 @@ the request (:mod:`output_control.review.dp_charges`). The notebooks the files r
 frozen with them, for a controller's re-run (:mod:`output_control.review.rerun`, which runs
 them in the sandbox and is kept out of this module). A notebook's ``release_request.json`` is
 submitted through :mod:`output_control.review.manifests`.
+
+Every frozen file also gets a ``row_level_content`` verdict
+(:mod:`output_control.review.row_level_check`): a file carrying any pupil pseudonym of the
+project's published extracts fails, with where it was found (never more than a short prefix of
+the pseudonym); the other rules' findings are then redacted the same way, the file is not
+differenced, and its page shows neither its table nor its CSV summary. Files kept by an
+amendment are checked again at resubmission.
 """
 from __future__ import annotations
 
@@ -69,6 +76,11 @@ from output_control.review.models import (
     Release,
     ReleasedTable,
     Review,
+)
+from output_control.review.row_level_check import (
+    ProjectPseudonyms,
+    published_extracts,
+    row_level_failed,
 )
 from output_control.rules import RULES, load_policy
 from output_control.table import SidecarTable
@@ -266,9 +278,11 @@ def _differencing_view(frozen: Path, label: str) -> TableCells | None:
 
 
 def _freeze(source: Path, dest: Path, files: Mapping[str, str], rules_policy: Policy,
-            review_round: int, exceptions: Mapping[str, ExceptionLike]) -> list[_Frozen]:
+            review_round: int, exceptions: Mapping[str, ExceptionLike],
+            pseudonyms: ProjectPseudonyms) -> list[_Frozen]:
     """Copy each file and its sidecar (and a figure's table) into ``dest`` (read-only), then
-    check and hash the copies."""
+    check and hash the copies; the checks include the row-level verdict (no pseudonym of the
+    project's extracts in the file)."""
     frozen = []
     for name in sorted(files):
         for suffix in ("", SIDECAR_SUFFIX):
@@ -281,7 +295,7 @@ def _freeze(source: Path, dest: Path, files: Mapping[str, str], rules_policy: Po
         path = dest / name
         sidecar = dest / (name + SIDECAR_SUFFIX)
         checked = checks.check_frozen(path, rules_policy, max_bytes=MAX_FILE_BYTES)
-        result = checked.result
+        result = pseudonyms.checked(checked.result, path, max_bytes=MAX_FILE_BYTES)
         rules, reason = _exception(exceptions.get(name), name)
         frozen.append(_Frozen(OutputFile(
             name=name, sha256=sha256_file(path), size=path.stat().st_size,
@@ -354,6 +368,8 @@ def _apply_differencing(files: list[_Frozen], earlier: list[TableCells],
         kept = [v for v in result.verdicts if v.rule != differencing.RULE]
         if any(v.rule == "file_integrity" and v.outcome != "pass" for v in kept):
             continue  # already failed closed: nothing to difference
+        if row_level_failed(result):
+            continue  # blocked for naming pupils; its differences would quote their labels
         others = earlier + [f.cells for f in files if f is not entry and f.cells is not None]
         verdict: RuleVerdict
         if entry.cells is None:
@@ -394,14 +410,16 @@ def submit_request(db: Database, settings: Settings, actor: Actor, project_id: s
     with db.transaction() as session:
         f = projects.facts(session, project_id)
         policy.check_request_output(actor, f["members"], f["agreed"], f["active"])
+        extracts = published_extracts(session, project_id)
     _check_sources(source, files)
+    pseudonyms = ProjectPseudonyms.load(extracts)
     request_id = "out-" + secrets.token_hex(5)
     folder = settings.projects_dir / project_id / "requests" / request_id
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{request_id}-", dir=folder.parent))
     rules_policy = load_policy(RULES_POLICY)
     try:
-        frozen = _freeze(source, tmp, files, rules_policy, 1, exceptions)
+        frozen = _freeze(source, tmp, files, rules_policy, 1, exceptions, pseudonyms)
         checks.freeze_notebooks(tmp, sorted(files), work_dir(settings, project_id,
                                                                actor.username))
         fsync_dir(tmp)
@@ -576,6 +594,7 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
         asked = {f.name: exception_rules(f) for f in rows}
         project_id, folder, seen_version = request.project_id, request.folder, request.version
         next_round = request.review_round + 1
+        extracts = published_extracts(session, project_id)
     removed = set(amendment.remove)
     if removed - current:
         raise ValidationError("cannot remove files that are not in the request: "
@@ -592,6 +611,7 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
     source = outputs_dir(settings, project_id)
     _check_sources(source, amendment.replace)
     rules_policy = load_policy(RULES_POLICY)
+    pseudonyms = ProjectPseudonyms.load(extracts)
     dest = round_folder(folder, next_round)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-round-{next_round}-", dir=folder))
     try:
@@ -599,7 +619,8 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
                                       for n, j in amendment.replace.items()},
                         rules_policy, next_round,
                         {n: _keep_rules(v, asked.get(n, []))
-                         for n, v in amendment.exception_requests.items()})
+                         for n, v in amendment.exception_requests.items()},
+                        pseudonyms)
         checks.freeze_notebooks(tmp, sorted(amendment.replace),
                                 work_dir(settings, project_id, actor.username))
         fsync_dir(tmp)
@@ -636,6 +657,12 @@ def resubmit(db: Database, settings: Settings, actor: Actor, request_id: str,
                         _keep_rules(amendment.exception_requests[row.name],
                                     exception_rules(row)), row.name)
                     row.exception_request, row.exception_rules = reason, json.dumps(rules)
+                # Checked again: an extract version published since may hold its pupils.
+                rechecked = pseudonyms.checked(
+                    CheckResult.from_dict(json.loads(row.check_result)),
+                    frozen_path(request, row), max_bytes=MAX_FILE_BYTES)
+                row.check_result = json.dumps(rechecked.to_dict())
+                row.check_outcome = str(rechecked.outcome)
                 kept.append(_Frozen(row, _differencing_view(frozen_path(request, row),
                                                             row.name)))
             session.flush()
@@ -720,7 +747,9 @@ def shared_comments(session: Session, request: OutputRequest) -> list[dict[str, 
 @dataclass(frozen=True)
 class FileView:
     """One current file as a page shows it: its row, its checks, what its sidecar says, and
-    the checked table itself (None when the file could not be verified against its sidecar)."""
+    the checked table itself (None when the file could not be verified against its sidecar).
+    A file whose row-level check failed has neither table nor CSV summary: both would show
+    its labels, pupils' pseudonyms, in full."""
 
     row: OutputFile
     checks: CheckResult
@@ -781,12 +810,14 @@ def view_request(db: Database, actor: Actor, request_id: str) -> RequestView:
         for row in files_of(session, request_id):
             path = frozen_path(request, row)
             population, provenance, table = _sidecar_facts(path)
+            result = CheckResult.from_dict(json.loads(row.check_result))
             try:
                 summary = summarise_csv(path.read_bytes())
             except (OSError, ValueError):
                 summary = []
-            files.append(FileView(row, CheckResult.from_dict(json.loads(row.check_result)),
-                                  population, provenance, summary, table))
+            if row_level_failed(result):  # its labels name pupils: no page shows them
+                summary, table = [], None
+            files.append(FileView(row, result, population, provenance, summary, table))
         status = RequestStatus(request.status)
         return RequestView(
             request=request, audience=audience, files=files,
