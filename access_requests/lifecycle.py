@@ -29,6 +29,7 @@ from enclave.core.db import Database, utcnow
 from enclave.core.keystore import KeyStore
 from enclave.core.policy import SYSTEM, Actor
 from enclave.provisioning.models import Extract
+from output_control.review.pseudonym_index import INDEX_FOLDER, remove_indexes
 
 S = ProjectStatus
 #: Statuses that expire at the end date.
@@ -133,7 +134,13 @@ def close_project(session: Session, keys: KeyStore, actor: Actor, project_id: st
         Extract.project_id == project_id, Extract.status == "published")
         .order_by(Extract.version)).scalars())
     folders = [Path(e.path) for e in extracts]
-    files = [entry for folder in folders for entry in inventory(folder, folder.parent.parent)]
+    # The output checks' pseudonym index (beside the version folders) lists the project's
+    # pupils' pseudonyms: it is certified and destroyed with the extracts.
+    roots = sorted({folder.parent for folder in folders})
+    indexes = [root / INDEX_FOLDER for root in roots
+               if (root / INDEX_FOLDER).is_dir() and not (root / INDEX_FOLDER).is_symlink()]
+    files = [entry for folder in (*folders, *indexes)
+             for entry in inventory(folder, folder.parent.parent)]
     key_ids = keys.destroy_project_keys(session, project_id, actor,
                                         reason or "project closed")
     for extract in extracts:
@@ -154,6 +161,8 @@ def close_project(session: Session, keys: KeyStore, actor: Actor, project_id: st
     def _delete() -> None:
         for folder in folders:
             remove_tree(folder)
+        for root in roots:
+            remove_indexes(root)
 
     on_outcome(session, committed=_delete)
     return DestructionCertificate(project_id, actor.username, closed_at, reason, versions,
@@ -171,4 +180,6 @@ def finish_pending_destruction(db: Database) -> list[str]:
         if path.exists():
             remove_tree(path)
             removed.append(str(path))
+        if remove_indexes(path.parent):
+            removed.append(str(path.parent / INDEX_FOLDER))
     return removed

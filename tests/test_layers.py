@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE = ["anonymization", "output_control/rules", "output_control/verdicts.py",
         "output_control/policy.py", "output_control/sidecar.py", "output_control/checked.py",
         "output_control/table.py", "output_control/labels.py", "output_control/files.py",
-        "output_control/analysis", "output_control/suppression",
+        "output_control/analysis", "output_control/suppression", "output_control/row_level.py",
         "enclave/demo_data", "anonymization/dp"]
 PURE_FORBIDDEN = ("enclave.core", "enclave.provisioning", "enclave.hub", "enclave.cli",
                   "enclave.demo", "access_requests", "output_control.review", "sqlalchemy",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from access_requests.models import Notification
 from enclave.core.exceptions import InvalidTransition, KeyStoreError, PermissionDenied
 from enclave.core.keystore import ProjectKey
 from enclave.provisioning.extracts import current_extract
+from enclave.provisioning.models import Extract
+from output_control.review.pseudonym_index import INDEX_FOLDER, ExtractRef, build_index
 from tests.access_requests.conftest import snapshot
 from tests.access_requests.helpers import version
 from tests.workflows.factories import Factory
@@ -111,6 +114,39 @@ def test_closing_deletes_the_extract_destroys_the_key_and_certifies_it(
     assert details["closed_by"] == "claire" and details["extract_versions"] == [1]
     assert factory.enclave.chain.verify().ok
     assert lifecycle.finish_pending_destruction(factory.enclave.db) == []
+
+
+def test_closing_certifies_and_deletes_the_output_checks_pseudonym_index(
+        sqlite_factory: Factory) -> None:
+    factory = sqlite_factory
+    project_id = factory.project(S.ACTIVE)
+    with factory.enclave.db.sessions() as session:
+        (row,) = session.execute(select(Extract).where(Extract.project_id == project_id)).scalars()
+        extract = ExtractRef(row.project_id, row.version, Path(row.path), row.manifest_sha256)
+    index = build_index(extract)
+    assert index.exists()
+    with factory.enclave.db.transaction() as session:
+        certificate = lifecycle.close_project(session, factory.enclave.keys,
+                                              factory.actor("claire"), project_id, reason="Fin")
+    assert not index.parent.exists()
+    assert f"extract/{INDEX_FOLDER}/{index.name}" in {f["path"] for f in certificate.files}
+
+
+def test_a_crash_leaving_the_pseudonym_index_is_finished_later(sqlite_factory: Factory) -> None:
+    factory = sqlite_factory
+    project_id = factory.project(S.ACTIVE)
+    with factory.enclave.db.sessions() as session:
+        (row,) = session.execute(select(Extract).where(Extract.project_id == project_id)).scalars()
+        extract = ExtractRef(row.project_id, row.version, Path(row.path), row.manifest_sha256)
+    index_folder = build_index(extract).parent
+    keep = index_folder.parent / "kept-index"
+    shutil.copytree(index_folder, keep)
+    with factory.enclave.db.transaction() as session:
+        lifecycle.close_project(session, factory.enclave.keys, factory.actor("claire"),
+                                project_id, reason="Fin")
+    keep.rename(index_folder)  # as if the process died before deleting the index
+    assert lifecycle.finish_pending_destruction(factory.enclave.db) == [str(index_folder)]
+    assert not index_folder.exists()
 
 
 def test_a_closure_that_rolls_back_deletes_nothing(factory: Factory) -> None:
