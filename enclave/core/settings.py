@@ -58,6 +58,11 @@ class Settings:
     workspace_poll_seconds: int = 20
     workspace_memory_mib: int = 2048
     workspace_idle_minutes: int = 60
+    #: Tests only: an idle limit in seconds replacing the minutes when not 0, and how often the
+    #: culler looks (seconds). Disk: most MiB a project's /work folders and /outputs may hold.
+    workspace_idle_seconds: int = 0
+    workspace_cull_every_seconds: int = 120
+    workspace_disk_mib: int = 10240
     # OpenID Connect login (production): the provider's issuer, the hub's client, where the
     # client secret is read from (a file, e.g. a mounted Kubernetes secret; otherwise the
     # variable ENCLAVE_OIDC_CLIENT_SECRET, never a setting), and the public callback address.

@@ -83,6 +83,9 @@ c.SandboxSpawner.poll_interval = settings.workspace_poll_seconds
 c.SandboxSpawner.poll_jitter = 0.1
 c.SandboxSpawner.memory_mib = settings.workspace_memory_mib
 c.SandboxSpawner.cpu_cores = 1.0
+c.SandboxSpawner.disk_limit_mib = settings.workspace_disk_mib
+idle_seconds = settings.workspace_idle_seconds or settings.workspace_idle_minutes * 60
+c.SandboxSpawner.idle_timeout_seconds = idle_seconds
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0
 c.JupyterHub.implicit_spawn_seconds = 0
@@ -98,7 +101,8 @@ c.JupyterHub.template_vars = {"announcement_login": "Enclave sécurisée de la D
 c.JupyterHub.services.append({
     "name": "idle-culler",
     "command": [sys.executable, "-m", "enclave.hub.culler", f"--hub-socket={hub_socket}",
-                f"--timeout={settings.workspace_idle_minutes * 60}", "--cull-every=120",
+                f"--timeout={idle_seconds}",
+                f"--cull-every={max(1, settings.workspace_cull_every_seconds)}",
                 "--remove-named-servers=False"],
 })
 c.JupyterHub.load_roles.append({

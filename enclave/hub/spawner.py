@@ -7,7 +7,12 @@ the project's group, inside ``bwrap --unshare-all`` (no network), listening on a
 that the node proxy dials (:mod:`enclave.sandbox.server`). Every :attr:`poll_interval` seconds
 :meth:`SandboxSpawner.poll` asks the policy again (a suspended, revoked or expired project, a
 withdrawn agreement or an expired accreditation stops the server) and moves the server's
-refusal log into the audit chain.
+refusal log into the audit chain, and measures the project's disk use (over
+:attr:`SandboxSpawner.disk_limit_mib`, the server stops with that reason). :meth:`start`
+returns once the server answers on its socket (the hub's own backoff would leave a ready server
+waiting for seconds); the server's output goes through :mod:`enclave.sandbox.logcap` into a
+size-capped ``server.log``. A stop nobody gave a reason for is audited as idle culling when the
+server had been idle past the culler's limit.
 
 Hub restarts do not stop workspaces: servers run without ``--die-with-parent``, in their own
 session and cgroup, and ``c.JupyterHub.cleanup_servers = False``; the spawner's state (pid and
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import hashlib
 import json
@@ -27,6 +33,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +46,7 @@ from traitlets import Float, Int, Unicode, default
 from enclave.core.context import Enclave
 from enclave.core.exceptions import EnclaveError, PermissionDenied
 from enclave.hub.sockets import socket_base
-from enclave.sandbox import accounts, bwrap, limits, server
+from enclave.sandbox import accounts, bwrap, limits, logcap, server
 from enclave.sandbox import run as sandbox_run
 from enclave.sandbox.bwrap import MiB, SandboxSpec
 from enclave.workspaces import sessions
@@ -52,6 +59,8 @@ _TAKEN_NAME = "taken.jsonl"
 SEED_NOTEBOOKS = ("getting_started_fr.ipynb", "getting_started_en.ipynb")
 #: At most this much of the refusal log is read per poll.
 EVENTS_READ_MAX = 1024 * 1024
+#: The server's log in its run area (with ``server.log.1``, written by :mod:`logcap`).
+LOG_NAME = "server.log"
 
 
 @functools.cache
@@ -102,6 +111,29 @@ def _seed_work_folder(work_dir: Path, uid: int, gid: int) -> None:
             os.fchown(handle.fileno(), uid, gid)
 
 
+async def _answers_http(socket_path: str, target: str, timeout: float) -> bool:
+    """Whether an HTTP server on ``socket_path`` answers ``GET target`` without a 5xx status."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(socket_path),
+                                                min(5.0, max(timeout, 0.1)))
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                     "\r\n".encode("ascii", "replace"))
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), max(timeout, 0.1))
+    except (OSError, TimeoutError, ValueError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    parts = line.split()
+    return (len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit()
+            and int(parts[1]) < 500)
+
+
 def refusal(status: int, message: str) -> web.HTTPError:
     """An HTTP error whose message the hub's pages show as it is (``jupyterhub_message``)."""
     error = web.HTTPError(status, message)
@@ -121,6 +153,18 @@ class SandboxSpawner(Spawner):
                               "the sandbox so that the server reaches the hub).")
     stop_grace_seconds = Float(8.0, config=True,
                                help="Seconds between SIGTERM and SIGKILL on stop.")
+    ready_check_seconds = Float(0.05, config=True,
+                                help="Seconds between checks that a starting server answers "
+                                     "on its socket (the spawner waits itself, so the hub's "
+                                     "exponential backoff never delays a ready server).")
+    log_max_bytes = Int(8 * 1024 * 1024, config=True,
+                        help="Most bytes server.log and server.log.1 hold together.")
+    disk_limit_mib = Int(10240, config=True,
+                         help="Most MiB a project's work folders and outputs may hold "
+                              "together; over it, its workspaces stop (0: no limit).")
+    idle_timeout_seconds = Int(3600, config=True,
+                               help="The idle culler's limit: a stop after at least this long "
+                                    "without activity is audited as idle culling.")
 
     @default("poll_interval")
     def _poll_interval_default(self) -> int:
@@ -128,7 +172,7 @@ class SandboxSpawner(Spawner):
 
     @default("start_timeout")
     def _start_timeout_default(self) -> int:
-        return 90
+        return 240  # start() waits until the server answers, up to http_timeout
 
     @default("http_timeout")
     def _http_timeout_default(self) -> int:
@@ -143,6 +187,7 @@ class SandboxSpawner(Spawner):
         self.area = ""
         self.stop_reason = ""
         self.closed = True
+        self.log_writer: subprocess.Popen[bytes] | None = None
 
     # -- state kept in the hub's database (a restarted hub finds its servers) -------------------
     def get_state(self) -> dict[str, Any]:
@@ -212,12 +257,49 @@ class SandboxSpawner(Spawner):
             raise
         self.closed = False
         self.stop_reason = ""
+        await self._wait_ready(socket_dir / server.SOCKET_NAME)
         return "http+unix://" + quote(str(socket_dir / server.SOCKET_NAME), safe="")
+
+    async def _wait_ready(self, socket_path: Path) -> None:
+        """Return as soon as the server answers HTTP on its socket.
+
+        JupyterHub's own wait after ``start`` retries with an exponential backoff (up to 5 s
+        between tries), which left a ready server unused for seconds; checking here every
+        :attr:`ready_check_seconds` (a ``stat`` until the socket exists) makes the hub's first
+        try succeed. A server that exits while starting fails the spawn at once.
+        """
+        target = f"{self.server.base_url}api" if self.server is not None else "/api"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        while loop.time() < deadline:
+            status = self._exit_status()
+            if status is not None:
+                self.stop_reason = f"failed to start: the server exited (status {status})"
+                self.log.error("enclave: workspace %s/%s exited while starting:\n%s",
+                               self.user.name, self.project_id, self._log_tail())
+                raise refusal(500, "L'espace de travail n'a pas démarré (the workspace "
+                                   "server stopped while starting; see the hub's log).")
+            if socket_path.exists() and await _answers_http(
+                    str(socket_path), target, deadline - loop.time()):
+                return
+            await asyncio.sleep(self.ready_check_seconds)
+        self.stop_reason = f"failed to start: no answer within {self.http_timeout} s"
+        raise TimeoutError(f"the workspace server did not answer within {self.http_timeout} s")
+
+    def _log_tail(self, size: int = 3000) -> str:
+        """The end of the server's log (for the hub's log when it fails to start)."""
+        try:
+            with open(Path(self.area) / LOG_NAME, "rb") as handle:
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def _launch(self, enclave: Enclave, workspace: sessions.Workspace,
                 env: dict[str, str]) -> Path:
         """Prepare the account, group and folders, then start the sandbox (blocking: a thread)."""
         sandbox_run.require_sandbox()
+        sandbox_run.precompile_sandbox_code()
         group = accounts.ensure_project_group(workspace.project_id)
         account = accounts.ensure_account(workspace.username)
         accounts.grant_extract(group, workspace.extract_dir)
@@ -250,12 +332,16 @@ class SandboxSpawner(Spawner):
                                       hub_socket_dir=hub_socket.parent, events_dir=events_dir,
                                       hub_env_fd=fd,
                                       cgroup_procs=cgroup.procs_files if cgroup else (),
-                                      memory_in_cgroup=bool(cgroup and cgroup.limits_memory))
-            with open(area / "server.log", "ab") as log:
+                                      memory_in_cgroup=bool(cgroup and cgroup.limits_memory),
+                                      disk_limit_bytes=self.disk_limit_mib * MiB)
+            self.log_writer, log_fd = self._start_log_writer(area / LOG_NAME)
+            try:
                 self.proc = subprocess.Popen(  # noqa: S603 - argv from server.server_argv, no shell
-                    argv, env=bwrap.STAGE_ENV, stdin=subprocess.DEVNULL, stdout=log,
+                    argv, env=bwrap.STAGE_ENV, stdin=subprocess.DEVNULL, stdout=log_fd,
                     stderr=subprocess.STDOUT, cwd="/", close_fds=True, pass_fds=(fd,),
                     start_new_session=True)
+            finally:
+                os.close(log_fd)
         except BaseException:
             if cgroup is not None:
                 cgroup.close()
@@ -270,6 +356,27 @@ class SandboxSpawner(Spawner):
                       workspace.project_id, self.pid,
                       ", ".join(cgroup.describe()) if cgroup else "no cgroup")
         return socket_dir
+
+    def _start_log_writer(self, path: Path) -> tuple[subprocess.Popen[bytes], int]:
+        """Start :mod:`enclave.sandbox.logcap` on a pipe; return it and the pipe's write end.
+
+        The writer runs outside the sandbox and its cgroup (every process there runs as the
+        person's account); it holds one 64 KiB buffer, ends when the server and its kernels
+        have all closed the pipe, and outlives a hub restart like the server.
+        """
+        read_end, write_end = os.pipe()
+        try:
+            writer = subprocess.Popen(  # noqa: S603 - our interpreter and module, no shell
+                [sys.executable, "-I", "-S", logcap.__file__, str(path),
+                 str(self.log_max_bytes)],
+                env=bwrap.STAGE_ENV, stdin=read_end, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd="/", close_fds=True, start_new_session=True)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return writer, write_end
 
     # -- poll ------------------------------------------------------------------------------------
     def _exit_status(self) -> int | None:
@@ -294,6 +401,9 @@ class SandboxSpawner(Spawner):
             return status
         reason = await self._in_thread(sessions.stop_reason, hub_enclave(), self.user.name,
                                        self.project_id)
+        if reason is None and self.disk_limit_mib:
+            reason = await self._in_thread(sessions.disk_stop_reason, hub_enclave(),
+                                           self.project_id, self.disk_limit_mib * MiB)
         if reason is None:
             return None
         self.log.warning("enclave: stopping workspace %s/%s: %s", self.user.name,
@@ -357,9 +467,33 @@ class SandboxSpawner(Spawner):
                 signal_all(signal.SIGKILL)
         if cgroup is not None:
             cgroup.close()
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
+        for child in (self.proc, self.log_writer):
+            if child is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
+
+    def _idle_seconds(self) -> float | None:
+        """Seconds since the server's last recorded activity (the idle culler's measure)."""
+        orm_spawner = getattr(self, "orm_spawner", None)
+        last = getattr(orm_spawner, "last_activity", None)
+        if last is None:
+            return None
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=datetime.UTC)
+        return (datetime.datetime.now(datetime.UTC) - last).total_seconds()
+
+    def _default_stop_reason(self) -> str:
+        """Why a stop nobody gave a reason for happened: idle culling, or a person's request.
+
+        The idle culler stops a server whose last activity (as the hub records it) is older
+        than its timeout, the same :attr:`idle_timeout_seconds`; such a stop is audited as
+        idle culling with the idle time.
+        """
+        idle = self._idle_seconds()
+        if idle is not None and self.idle_timeout_seconds and idle >= self.idle_timeout_seconds:
+            return (f"idle: no activity for {int(idle)} s, over the idle limit of "
+                    f"{self.idle_timeout_seconds} s (idle culler)")
+        return "stopped (by the person or an administrator)"
 
     async def _record_close(self) -> None:
         if self.closed:
@@ -367,8 +501,18 @@ class SandboxSpawner(Spawner):
         self.closed = True
         await self._in_thread(sessions.close_workspace, hub_enclave(), self.user.name,
                               self.project_id,
-                              reason=self.stop_reason or "stopped (by the person, an "
-                                                         "administrator or the idle culler)")
+                              reason=self.stop_reason or self._default_stop_reason())
+
+    async def run_post_stop_hook(self) -> None:  # type: ignore[override]
+        """After every stop (also of a server that exited by itself): clean up and audit once.
+
+        The hub calls :meth:`stop` only for a server still running; a server that crashed or
+        failed to start still leaves its kernels' cgroup and its close to record.
+        """
+        if not self.closed or (self.cgroup_name and limits.existing_cgroup(self.cgroup_name)):
+            await self._in_thread(self._terminate)
+        await self._record_close()
+        super().run_post_stop_hook()
 
     async def stop(self, now: bool = False) -> None:
         """Stop the server and its kernels; audit it once."""

@@ -11,9 +11,15 @@ What is enforced, and how (see :meth:`Cgroup.describe`):
   ``RLIMIT_NPROC`` bounds the account's tasks on the whole machine.
 - **CPU**: ``RLIMIT_CPU`` kills any single process after ``cpu_seconds`` of CPU time, and the
   cgroup CPU quota (v1 ``cpu.cfs_quota_us``, v2 ``cpu.max``) caps the sandbox at ``cpu_cores``.
+- **CPU weight**: the ``enclave`` parent cgroup's weight follows the number of sandboxes in it
+  (:func:`balance_parent_weight`), so that under contention twenty workspaces weigh as twenty
+  processes, as unsandboxed servers would, and not together as one process against the hub
+  and everything else on the machine.
 - **core dumps** are disabled (``RLIMIT_CORE = 0``): a core file would hold extract data.
 
-Disk use of ``/work`` and ``/outputs`` is not limited here (that needs filesystem quotas).
+Disk use of ``/work`` and ``/outputs`` is not limited here: this machine's filesystem has
+no project quotas, so :mod:`enclave.sandbox.disk` measures it (the hub's poll stops a
+project over its limit; the contents API refuses saves that would go over).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The folder, in every hierarchy, that holds one cgroup per running sandbox.
 CGROUP_PARENT = "enclave"
 CFS_PERIOD_US = 100_000
+#: CPU weight of one sandbox, as of one ordinary process (v1 ``cpu.shares``, v2 ``cpu.weight``).
+SHARES_V1, WEIGHT_V2 = 1024, 100
 
 
 def cgroup_version(root: Path = CGROUP_ROOT) -> str | None:
@@ -123,6 +131,9 @@ class Cgroup:
                     break
                 except OSError:  # EBUSY while the last task is being reaped
                     time.sleep(0.02)
+        cpu_dir = self.dirs.get("cpu", self.dirs.get("unified"))
+        if cpu_dir is not None:
+            balance_parent_weight(cpu_dir.parent, self.version)
 
     def describe(self) -> list[str]:
         """One line per limit, saying how it is enforced."""
@@ -131,6 +142,23 @@ class Cgroup:
 
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
+
+
+def balance_parent_weight(parent: Path, version: str) -> None:
+    """Give the ``enclave`` parent cgroup the CPU weight of one process per sandbox in it.
+
+    Without this, every sandbox together shares the weight of a single process (the parent's
+    default), so under load from the rest of the machine workspaces starve each other. Each
+    sandbox keeps its own CPU quota; this only restores a fair share. Best effort.
+    """
+    try:
+        count = sum(1 for child in parent.iterdir() if child.is_dir())
+        if version == "v1":
+            _write(parent / "cpu.shares", str(SHARES_V1 * max(1, count)))
+        else:
+            _write(parent / "cpu.weight", str(min(10000, WEIGHT_V2 * max(1, count))))
+    except OSError:
+        return
 
 
 def create_cgroup(name: str, memory_bytes: int, nproc: int, cpu_cores: float | None,
@@ -188,6 +216,7 @@ def _create_v1(group: Cgroup, root: Path, memory_bytes: int, nproc: int,
             _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
             _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(cpu_cores * CFS_PERIOD_US))))
             group.enforced["cpu"] = f"cgroup v1 cpu.cfs_quota_us = {cpu_cores} cores"
+            balance_parent_weight(cpu.parent, "v1")
 
 
 def _create_v2(group: Cgroup, root: Path, memory_bytes: int, nproc: int,
@@ -222,6 +251,7 @@ def _create_v2(group: Cgroup, root: Path, memory_bytes: int, nproc: int,
     if cpu_cores is not None and "cpu" in enabled:
         _write(path / "cpu.max", f"{max(1000, int(cpu_cores * CFS_PERIOD_US))} {CFS_PERIOD_US}")
         group.enforced["cpu"] = f"cgroup v2 cpu.max = {cpu_cores} cores"
+        balance_parent_weight(parent, "v2")
 
 
 def prlimit_options(nproc: int, cpu_seconds: int | None,

@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -113,6 +114,21 @@ class _Tail:
         return b"".join(self._chunks)[-LOG_TAIL:].decode("utf-8", "replace")
 
 
+@functools.cache
+def precompile_sandbox_code() -> None:
+    """Write the bytecode of the packages bound into the sandbox (once per process).
+
+    Inside, the code is read-only and ``PYTHONDONTWRITEBYTECODE`` is set, so a module without
+    its ``__pycache__`` entry (modules only the sandbox imports, such as the server's guard and
+    the kernel launcher) would be compiled again at every start. Files are written by root
+    with the source's mode, so every sandbox account can read them.
+    """
+    import compileall
+
+    for folder, _name in bwrap.code_binds(Path(sys.prefix)):
+        compileall.compile_dir(str(folder), quiet=2, workers=1)
+
+
 def secret_fd(data: bytes) -> int:
     """A memory-only file holding ``data``, rewound, for :func:`bwrap.sandbox_argv` secrets."""
     fd = os.memfd_create("enclave-secret", os.MFD_CLOEXEC)
@@ -134,6 +150,7 @@ def run_in_sandbox(spec: SandboxSpec, command: Sequence[str], *, timeout: float,
     ``secret_files`` become 0400 files in :data:`bwrap.SECRETS`, passed by descriptor.
     """
     require_sandbox()
+    precompile_sandbox_code()
     fds = {name: secret_fd(data) for name, data in (secret_files or {}).items()}
     group = limits.create_cgroup(f"{spec.user}-{secrets.token_hex(6)}", spec.memory_bytes,
                                  spec.nproc, spec.cpu_cores)

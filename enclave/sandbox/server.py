@@ -8,11 +8,12 @@ log of :mod:`enclave.sandbox.server_guard`). The hub's variables, among them the
 token, travel as a 0400 file in :data:`bwrap.SECRETS` (never in argv or the sandbox's initial
 environment): :func:`hub_env` selects and rewrites them.
 
-Sandbox side, ``python -m enclave.sandbox.server`` (:func:`main`) reads that file and execs
-``jupyterhub-singleuser`` with :func:`server_flags`: socket, root ``/work``, terminals off,
-download controls, kernels only through the read-only nested-sandbox kernelspec over
-``ipc://``, the extension manager read-only. The kernels inherit none of the hub's variables
-(:data:`bwrap.KERNEL_ENV`) and see neither ``/run/secrets`` nor ``/run/enclave``.
+Sandbox side, ``python -m enclave.sandbox.server`` (:func:`main`) reads that file and runs
+``jupyterhub-singleuser`` in the same process with :func:`server_flags`: socket, root
+``/work``, terminals off, download controls (and the disk limit of the contents API), kernels
+only through the read-only nested-sandbox kernelspec over ``ipc://``, the extension manager
+read-only. The kernels inherit none of the hub's variables (:data:`bwrap.KERNEL_ENV`) and see
+neither ``/run/secrets`` nor ``/run/enclave``.
 
 Standard library only at import time: :func:`main` runs inside the sandbox.
 """
@@ -87,29 +88,57 @@ def hub_env(env: Mapping[str, str], host_hub_socket: Path) -> dict[str, str]:
 
 def server_argv(spec: SandboxSpec, *, socket_dir: Path, hub_socket_dir: Path,
                 events_dir: Path, hub_env_fd: int, cgroup_procs: Sequence[str] = (),
-                memory_in_cgroup: bool = False) -> list[str]:
-    """The full argv (run as root, ``pass_fds=(hub_env_fd,)``) of one workspace server."""
+                memory_in_cgroup: bool = False, disk_limit_bytes: int = 0) -> list[str]:
+    """The full argv (run as root, ``pass_fds=(hub_env_fd,)``) of one workspace server.
+
+    ``disk_limit_bytes`` (0: none) is what the contents API lets ``/work`` and ``/outputs``
+    hold together before it refuses a save (the hub stops a project over its limit).
+    """
     if spec.die_with_parent:
         raise ValueError("a workspace server must outlive a hub restart: die_with_parent=False")
+    if disk_limit_bytes < 0:
+        raise ValueError("disk_limit_bytes must be 0 (no limit) or positive")
     return bwrap.sandbox_argv(
-        spec, [bwrap.PYTHON, "-m", "enclave.sandbox.server"],
+        spec, [bwrap.PYTHON, "-m", "enclave.sandbox.server",
+               f"--disk-limit-bytes={int(disk_limit_bytes)}"],
         cgroup_procs=cgroup_procs, memory_in_cgroup=memory_in_cgroup,
         secret_fds={HUB_ENV_NAME: hub_env_fd},
         run_binds=[(socket_dir, "server", True), (hub_socket_dir, "hub", False),
                    (events_dir, "events", True)])
 
 
+#: Modules the server never imports. ``rfc3987_syntax`` compiles some thirty Earley grammars
+#: when imported (about 0.8 s of CPU per start, more than half of all imports): jsonschema
+#: imports it only to check the ``iri`` formats, which no Jupyter event schema uses
+#: (jupyter_server issue 1559), and falls back to not checking them when it is absent.
+BLOCKED_MODULES = ("rfc3987_syntax",)
+
+
 def main() -> None:
-    """Inside the sandbox: load the hub's variables and exec the single-user server."""
+    """Inside the sandbox: load the hub's variables and run the single-user server.
+
+    The server runs in this process (no second interpreter start-up) with the hub's variables
+    added to the environment, which the kernels do not inherit (:data:`bwrap.KERNEL_ENV`).
+    """
     with open(HUB_ENV_FILE, encoding="utf-8") as handle:
         loaded = json.load(handle)
     if not isinstance(loaded, dict):
         raise SystemExit(f"{HUB_ENV_FILE} is not a JSON object")
-    env = dict(os.environ)
-    env.update({k: v for k, v in loaded.items()
-                if isinstance(k, str) and k.startswith("JUPYTERHUB_") and isinstance(v, str)})
-    command = [sys.executable, "-m", "jupyterhub.singleuser", *server_flags()]
-    os.execve(sys.executable, command, env)  # noqa: S606 - fixed command, our interpreter
+    os.environ.update({k: v for k, v in loaded.items()
+                       if isinstance(k, str) and k.startswith("JUPYTERHUB_")
+                       and isinstance(v, str)})
+    for name in BLOCKED_MODULES:
+        sys.modules[name] = None  # type: ignore[assignment] # import raises ImportError
+    flags = server_flags()
+    for arg in sys.argv[1:]:
+        name, _, value = arg.partition("=")
+        if name != "--disk-limit-bytes" or not value.isdigit():
+            raise SystemExit(f"enclave.sandbox.server: unknown argument {arg!r}")
+        flags.append(f"--GuardedContentsManager.disk_limit_bytes={int(value)}")
+    sys.argv = ["jupyterhub-singleuser", *flags]
+    from jupyterhub.singleuser import main as singleuser_main
+
+    singleuser_main()
 
 
 if __name__ == "__main__":

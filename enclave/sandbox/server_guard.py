@@ -12,7 +12,10 @@ sandbox by :mod:`enclave.sandbox.server`, closes those routes:
   ``/outputs`` are outside its root and never reachable;
 - a path whose real location (symlinks resolved) lies outside ``/work`` is refused, and hidden
   from listings: a kernel cannot plant ``/work/x -> /data/eleves.parquet`` for the server;
-- uploads and saves are limited in size (:attr:`~GuardedContentsManager.max_upload_bytes`).
+- uploads and saves are limited in size (:attr:`~GuardedContentsManager.max_upload_bytes`),
+  and refused (507) when ``/work`` and ``/outputs`` would hold more than
+  :attr:`~GuardedContentsManager.disk_limit_bytes` together (the hub also stops a project's
+  workspaces when its folders exceed the limit, whoever wrote the files).
 
 Every refusal is appended as one JSON line to :data:`EVENTS_FILE`, a folder only the server
 sees (not the kernels); the hub reads it into the audit chain (:mod:`enclave.hub.spawner`), so
@@ -36,7 +39,8 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from tornado import web
 from traitlets import Int, Set, Unicode
 
-from enclave.sandbox.bwrap import RUN_BINDS, WORK
+from enclave.sandbox.bwrap import OUTPUTS, RUN_BINDS, WORK
+from enclave.sandbox.disk import disk_usage
 
 #: Where refusals are logged, one JSON object per line (bound read-write for the server only).
 EVENTS_FILE = f"{RUN_BINDS}/events/events.jsonl"
@@ -114,6 +118,11 @@ class GuardedContentsManager(AsyncLargeFileManager):
     text_suffixes = Set(set(TEXT_SUFFIXES), config=True,
                         help="Suffixes of text files whose content may be opened.")
     events_file = Unicode(EVENTS_FILE, config=True, help="Where refusals are logged.")
+    disk_limit_bytes = Int(0, config=True,
+                           help="Most bytes /work and /outputs may hold together; a save "
+                                "that would go over is refused (0: no limit).")
+    outputs_dir = Unicode(OUTPUTS, config=True,
+                          help="The outputs folder counted with the root in the disk limit.")
 
     def _refuse(self, kind: str, path: str, detail: str, status: int = 403) -> web.HTTPError:
         log_refusal(kind, path, detail, self.events_file)
@@ -187,4 +196,12 @@ class GuardedContentsManager(AsyncLargeFileManager):
                     os.unlink(os_path)  # drop the partial upload
             raise self._refuse("upload", path, f"{size} bytes, over {self.max_upload_bytes}",
                                413)
+        if self.disk_limit_bytes:
+            used = disk_usage((self.root_dir, self.outputs_dir))
+            if used is None or used + size > self.disk_limit_bytes:
+                shown = "too many files" if used is None else f"{used} bytes used"
+                self.log.warning("enclave: refused saving %r: disk limit (%s)", path, shown)
+                raise web.HTTPError(507, f"{path}: le projet dépasserait sa limite d'espace "
+                                         f"disque (the project would exceed its disk limit of "
+                                         f"{self.disk_limit_bytes} bytes: {shown})")
         return await super().save(model, path)

@@ -13,6 +13,8 @@ Each decision and its audit event are written in one transaction; a denial is au
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from enclave.core.context import Enclave
 from enclave.core.exceptions import NotFound, PermissionDenied, ValidationError
 from enclave.core.settings import Settings
 from enclave.provisioning.models import Extract
+from enclave.sandbox.disk import USAGE_MAX_ENTRIES, disk_usage
 from output_control.review.workflow import outputs_dir
 
 #: Audit actions of workspace sessions.
@@ -126,6 +129,46 @@ def stop_reason(enclave: Enclave, username: str, project_id: str) -> str | None:
     """Why a running workspace must stop now (None: it may go on). Reads only."""
     with enclave.db.sessions() as session:
         return _denial(session, username, project_id)
+
+
+#: A project's disk use is measured at most this often (its workspaces share the figure).
+DISK_MEASURE_SECONDS = 5.0
+_disk_cache: dict[str, tuple[float, int | None]] = {}
+_disk_lock = threading.Lock()
+
+
+def project_disk_usage(settings: Settings, project_id: str) -> int | None:
+    """Bytes held by the project's work folders (everyone's) and outputs; None: too many files.
+
+    Measured by walking the folders (this machine's filesystem has no project quotas), at most
+    every :data:`DISK_MEASURE_SECONDS` per project.
+    """
+    if not _PROJECT_ID.fullmatch(project_id or ""):
+        raise ValidationError(f"{project_id!r} is not a project id")
+    now = time.monotonic()
+    with _disk_lock:
+        cached = _disk_cache.get(project_id)
+        if cached is not None and now - cached[0] < DISK_MEASURE_SECONDS:
+            return cached[1]
+    used = disk_usage((settings.projects_dir / project_id / "work",
+                       outputs_dir(settings, project_id)))
+    with _disk_lock:
+        _disk_cache[project_id] = (time.monotonic(), used)
+    return used
+
+
+def disk_stop_reason(enclave: Enclave, project_id: str, limit_bytes: int) -> str | None:
+    """Why the project's workspaces must stop for disk use (None: within ``limit_bytes``)."""
+    if limit_bytes <= 0:
+        return None
+    used = project_disk_usage(enclave.settings, project_id)
+    if used is None:
+        return (f"disk limit: the project's /work and /outputs hold more than "
+                f"{USAGE_MAX_ENTRIES} files")
+    if used > limit_bytes:
+        return (f"disk limit: the project's /work and /outputs hold {used // 1048576} MiB, "
+                f"over its limit of {limit_bytes // 1048576} MiB")
+    return None
 
 
 def still_allowed(enclave: Enclave, username: str, project_id: str) -> bool:

@@ -40,6 +40,9 @@ REQUIRE_SANDBOX = os.environ.get("ENCLAVE_REQUIRE_SANDBOX") == "1"
 PASSWORD = "ws-pass-2026-x"
 PI, MEMBER, OUTSIDER, STAFF = "wsalice", "wsbruno", "wsrita", "claire"
 POLL_SECONDS = 4
+#: The module's hub: a small per-project disk limit and server log, to test both.
+DISK_MIB = 32
+LOG_MAX_BYTES = 1024 * 1024
 #: A policy stop happens within poll interval + jitter + the server's grace period.
 STOP_WITHIN = POLL_SECONDS * 1.1 + 8 + 6
 
@@ -56,6 +59,7 @@ class World:
     active: str
     second: str
     suspended: str
+    third: str
 
     def client(self, username: str) -> HubClient:
         """A logged-in browser session."""
@@ -102,14 +106,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     active = factory.project(ProjectStatus.ACTIVE, pi=PI, members=[MEMBER])
     second = factory.project(ProjectStatus.ACTIVE, pi=PI, members=[])
     suspended = factory.project(ProjectStatus.ACTIVE, pi=PI, members=[])
+    third = factory.project(ProjectStatus.ACTIVE, pi=PI, members=[])
     factory.move(suspended, STAFF, ProjectStatus.SUSPENDED)
     # A new agreement: the PI accepts it on both active projects, the member does not.
     factory.publish_agreement("DUA-2026.9")
     factory.agree(active, PI)
     factory.agree(second, PI)
-    hub = start_hub(settings, extra_env={"ENCLAVE_WORKSPACE_POLL_SECONDS": str(POLL_SECONDS)})
+    factory.agree(third, PI)
+    hub = start_hub(settings, extra_env={"ENCLAVE_WORKSPACE_POLL_SECONDS": str(POLL_SECONDS),
+                                         "ENCLAVE_WORKSPACE_DISK_MIB": str(DISK_MIB)},
+                    extra_args=[f"--SandboxSpawner.log_max_bytes={LOG_MAX_BYTES}"])
     try:
-        yield World(hub, enclave, factory, active, second, suspended)
+        yield World(hub, enclave, factory, active, second, suspended, third)
     finally:
         hub.stop()
         enclave.close()
@@ -351,3 +359,82 @@ def test_the_workspace_runs_in_its_own_cgroup_with_memory_and_process_limits(
     assert len(procs) >= 4  # bubblewrap, the server, the kernel's nested sandbox and kernel
     # Every process of the workspace runs as the person's unprivileged account, none as root.
     assert len(users) == 1 and next(iter(users)) in range(61000, 62000), users
+
+
+FLOOD_LOG = r"""
+import fcntl, os, stat
+capture = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}
+written = 0
+for fd in range(3, 256):
+    try:
+        info = os.fstat(fd)
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except OSError:
+        continue
+    if stat.S_ISFIFO(info.st_mode) and mode == os.O_WRONLY and \
+            (info.st_dev, info.st_ino) not in capture:
+        for _ in range(48):
+            written += os.write(fd, b"flood " * 10000)
+print("WRITTEN", written)
+"""
+
+
+def test_a_kernel_flooding_the_server_log_cannot_make_it_grow_past_its_cap(
+        world: World, running: tuple[HubClient, str]) -> None:
+    client, kernel = running
+    # ipykernel keeps a copy of the descriptor it inherited (the server's output) and echoes
+    # all fd-level output there; the kernel writes to it directly, three times the cap.
+    out = client.execute(world.active, kernel, FLOOD_LOG)
+    written = int(out.rsplit("WRITTEN", 1)[1].split()[0])
+    assert written >= 2 * LOG_MAX_BYTES, written
+    area = run_area(socket_base(world.hub.settings.run_dir), PI, world.active)
+    log, old = area / "server.log", area / "server.log.1"
+    deadline = time.monotonic() + 20
+    while b"flood" not in (log.read_bytes() if log.exists() else b"") and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    sizes = sum(p.stat().st_size for p in (log, old) if p.exists())
+    assert old.exists() and sizes <= LOG_MAX_BYTES, sizes
+    assert b"flood" in log.read_bytes()
+    # The server still runs and answers.
+    assert client.server("GET", world.active, "api/status").status_code == 200
+
+
+FILL = r"""
+import os
+with open("/work/filler-SIZE.bin", "wb") as f:
+    for _ in range(SIZE):
+        f.write(os.urandom(1024 * 1024))
+print(sum(e.stat().st_size for e in os.scandir("/work")))
+"""
+
+
+def test_the_disk_limit_refuses_saves_then_stops_the_workspace_with_an_audited_reason(
+        world: World) -> None:
+    client = world.client(PI)
+    client.start(world.third)
+    kernel = client.start_kernel(world.third)
+    client.execute(world.third, kernel, FILL.replace("SIZE", str(DISK_MIB - 6)))
+    text = "x" * (8 * 1024 * 1024)
+    refused = client.server("PUT", world.third, "api/contents/big.txt",
+                            json={"type": "file", "format": "text", "content": text})
+    assert refused.status_code == 507, refused.text[:300]
+    small = client.server("PUT", world.third, "api/contents/small.txt",
+                          json={"type": "file", "format": "text", "content": "bonjour"})
+    assert small.status_code == 201, small.text[:300]
+    # Files written by a kernel go over the limit: the next poll stops the workspace.
+    client.execute(world.third, kernel, FILL.replace("SIZE", "10"))
+    over_at = time.monotonic()
+    servers: dict[str, object] = {}
+    while time.monotonic() - over_at < STOP_WITHIN:
+        servers = client.hub_api("GET", f"/users/{PI}").json().get("servers") or {}
+        if world.third not in servers:
+            break
+        time.sleep(0.5)
+    assert world.third not in servers, f"still running after {STOP_WITHIN} s"
+    stopped = [e for e in world.events(sessions.STOPPED, PI) if e.project_id == world.third]
+    assert stopped, "no workspace.stopped event"
+    reason = json.loads(stopped[-1].details)["reason"]
+    assert "disk limit" in reason and f"over its limit of {DISK_MIB} MiB" in reason, reason
+

@@ -306,3 +306,21 @@ def test_a_server_secret_reaches_the_server_only_never_a_kernel_or_argv(
     assert token not in seen["argv_of_pid1"] and token not in seen["environ"]
     returncode, stdout, stderr = seen["kernel"]
     assert returncode != 0 and token not in stdout and "No such file" in stderr
+
+
+def test_node_is_not_runnable_inside_and_the_bound_code_has_its_bytecode(
+        layout: Layout) -> None:
+    found = run_python(layout.spec(), """
+        import importlib.util, json, os, shutil, subprocess
+        try:
+            subprocess.run(["/usr/bin/node", "-e", "1"], check=True, capture_output=True)
+            node = "ran"
+        except OSError as exc:
+            node = type(exc).__name__
+        import enclave.sandbox.server_guard as guard, enclave.sandbox.kernel as kernel
+        cached = [os.path.exists(importlib.util.cache_from_source(m.__file__))
+                  for m in (guard, kernel)]
+        print(json.dumps({"node": node, "which": shutil.which("node"), "cached": cached}))
+    """)
+    assert found["node"] != "ran" and found["which"] is None, found
+    assert found["cached"] == [True, True], found

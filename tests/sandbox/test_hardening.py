@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,26 @@ def test_cgroup_v1_limits_are_written(tmp_path: Path, monkeypatch) -> None:
     assert (tmp_path / "pids" / "enclave" / "t1" / "pids.max").read_text() == "32"
     assert (tmp_path / "cpu" / "enclave" / "t1" / "cpu.cfs_quota_us").read_text() == "50000"
     assert group.limits_memory and len(group.procs_files) == 3
+
+
+def test_the_enclave_cgroup_weighs_one_process_per_sandbox_in_it(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    for controller in ("memory", "pids", "cpu"):
+        (tmp_path / controller).mkdir()
+        (tmp_path / controller / "cgroup.procs").write_text("")
+    shares = tmp_path / "cpu" / "enclave" / "cpu.shares"
+    for index in range(3):
+        assert limits.create_cgroup(f"w{index}", 256 * MiB, 32, 1.0, root=tmp_path)
+    assert shares.read_text() == str(3 * limits.SHARES_V1)
+    # (cgroupfs removes a cgroup's files with it; this plain folder needs rmtree.)
+    shutil.rmtree(shares.parent / "w0")
+    limits.balance_parent_weight(shares.parent, "v1")
+    assert shares.read_text() == str(2 * limits.SHARES_V1)
+    for index in (1, 2):
+        shutil.rmtree(shares.parent / f"w{index}")
+    limits.balance_parent_weight(shares.parent, "v1")
+    assert shares.read_text() == str(limits.SHARES_V1)  # never below one process
 
 
 def test_run_notebook_refuses_to_run_unsandboxed_by_default(monkeypatch,

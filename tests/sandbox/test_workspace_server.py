@@ -67,7 +67,7 @@ def test_the_server_argv_carries_no_secret_and_outlives_the_hub(spec: SandboxSpe
     joined = " ".join(argv)
     assert TOKEN not in joined and "JUPYTERHUB_" not in joined and "ENCLAVE_" not in joined
     assert "--die-with-parent" not in argv
-    assert argv[-3:] == [bwrap.PYTHON, "-m", "enclave.sandbox.server"]
+    assert argv[-4:] == [bwrap.PYTHON, "-m", "enclave.sandbox.server", "--disk-limit-bytes=0"]
     binds = [tuple(argv[i:i + 3]) for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
     assert ("--bind", f"{bwrap.STAGE_DIR}/run0", "/run/enclave/server") in binds
     assert ("--ro-bind", f"{bwrap.STAGE_DIR}/run1", "/run/enclave/hub") in binds
@@ -78,6 +78,27 @@ def test_the_server_argv_carries_no_secret_and_outlives_the_hub(spec: SandboxSpe
         server.server_argv(replace(spec, die_with_parent=True), socket_dir=tmp_path / "sock",
                            hub_socket_dir=tmp_path / "hub", events_dir=tmp_path / "events",
                            hub_env_fd=3)
+
+
+def test_the_disk_limit_reaches_the_server_as_an_argument_and_must_not_be_negative(
+        spec: SandboxSpec, tmp_path: Path) -> None:
+    dirs = {"socket_dir": tmp_path / "sock", "hub_socket_dir": tmp_path / "hub",
+            "events_dir": tmp_path / "events"}
+    for folder in dirs.values():
+        folder.mkdir(exist_ok=True)
+    argv = server.server_argv(spec, hub_env_fd=3, disk_limit_bytes=5 * 1024 * 1024, **dirs)
+    assert argv[-1] == "--disk-limit-bytes=5242880"
+    with pytest.raises(ValueError, match="disk_limit_bytes"):
+        server.server_argv(spec, hub_env_fd=3, disk_limit_bytes=-1, **dirs)
+
+
+def test_node_is_masked_inside_the_sandbox(spec: SandboxSpec) -> None:
+    argv = bwrap.sandbox_argv(spec, ["true"])
+    masked = {argv[i + 2] for i, a in enumerate(argv)
+              if a == "--ro-bind" and argv[i + 1] == f"{bwrap.STAGE_DIR}/empty"}
+    assert set(bwrap.hidden_programs()) <= masked
+    for program in bwrap.hidden_programs():
+        assert program.startswith("/usr/") and os.path.basename(program) in ("node", "nodejs")
 
 
 def test_run_binds_refuse_odd_names(spec: SandboxSpec, tmp_path: Path) -> None:

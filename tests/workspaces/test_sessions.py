@@ -171,3 +171,23 @@ def test_work_folders_refuse_path_tricks(sqlite_factory: Factory, project: str,
                                          user: str) -> None:
     with pytest.raises(ValidationError):
         sessions.work_dir(sqlite_factory.enclave.settings, project, user)
+
+
+def test_a_project_over_its_disk_limit_must_stop_and_under_it_may_go_on(
+        sqlite_factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sessions, "DISK_MEASURE_SECONDS", 0.0)
+    enclave = sqlite_factory.enclave
+    project = sqlite_factory.active_project()
+    mine = sessions.work_dir(enclave.settings, project, PI)
+    theirs = sessions.work_dir(enclave.settings, project, MEMBER)
+    for folder, size in ((mine, 600_000), (theirs, 300_000),
+                         (sqlite_factory.outputs_dir(project), 200_000)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "file.bin").write_bytes(b"\1" * size)
+    # Everyone's work folders and the outputs count together against the project's limit.
+    assert sessions.disk_stop_reason(enclave, project, 2 * 1048576) is None
+    reason = sessions.disk_stop_reason(enclave, project, 1048576)
+    assert reason is not None and "disk limit" in reason and "over its limit of 1 MiB" in reason
+    assert sessions.disk_stop_reason(enclave, project, 0) is None  # 0: no limit
+    with pytest.raises(ValidationError):
+        sessions.project_disk_usage(enclave.settings, "../escape")
