@@ -18,9 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 
 from output_control.suppression.exceptions import SuppressionError, UnprotectedPattern
 from output_control.suppression.problem import SuppressionProblem
+
+# How close (relative) an LP solution must come to a cell's a-priori bound to count as on it:
+# well within HiGHS's feasibility tolerance (1e-7), so the bound is the LP optimum as well.
+_BOUND_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -107,17 +112,20 @@ def audit_pattern(
     suppressed: np.ndarray,
     *,
     known: Mapping[int, tuple[float, float]] | None = None,
+    attacker: Attacker | None = None,
 ) -> AuditReport:
     """LP intervals of every suppressed cell of ``suppressed`` (a boolean grid); every primary
     cell must be in the pattern, else SuppressionError. ``known`` holds intervals already
     computed for this very pattern (flat cell index -> (low, high)), which are not solved
-    again."""
+    again; ``attacker`` an Attacker already built for this very pattern, whose LP optima are
+    reused."""
     mask = np.asarray(suppressed, dtype=bool)
     if mask.shape != problem.shape:
         raise SuppressionError(f"the pattern has shape {mask.shape}, expected {problem.shape}")
     if np.any(problem.primary & ~mask):
         raise SuppressionError("the pattern publishes a primary cell")
-    attacker = Attacker(problem, mask)
+    if attacker is None:
+        attacker = Attacker(problem, mask)
     intervals = []
     for flat in np.flatnonzero(mask.ravel()):
         if known is not None and int(flat) in known:
@@ -169,43 +177,128 @@ def drop_exact_complements(
 
 
 class Attacker:
-    """The attacker's linear program for one pattern, reduced to the suppressed cells."""
+    """The attacker's linear program for one pattern, reduced to the suppressed cells.
+
+    The program splits into independent parts: two suppressed cells interact only through a
+    relation holding both, so the connected components of "shares a relation" are separate
+    LPs (a cell alone in a relation is recovered exactly, with no LP at all). Each part's
+    matrix is built once and reused for the min and max of every cell in it, and every LP
+    solution is kept: it is a table the attacker cannot rule out, so a later cell found at
+    its a-priori bound in one of them has that bound as its extreme with no LP (on counts
+    many cells sit at 0 in LP vertices), and ``reach`` settles "can the attacker get beyond
+    this value" from them when it can. A dense pattern is often one part; the saving then
+    comes from the kept tables (378 LPs down to 144 on the benchmark's 30 x 30 counts).
+    """
 
     def __init__(self, problem: SuppressionProblem, suppressed: np.ndarray) -> None:
         flat = suppressed.ravel()
         self.columns = np.flatnonzero(flat)
         self.position = {int(c): i for i, c in enumerate(self.columns)}
         relations = problem.relations
-        hidden = relations[:, self.columns]
+        hidden = sp.csr_matrix(relations[:, self.columns])
         shown = relations[:, np.flatnonzero(~flat)]
         rhs = -(shown @ problem.values.ravel()[~flat])
-        used = np.flatnonzero(np.diff(sp.csr_matrix(hidden).indptr))
-        self.a_eq = sp.csr_matrix(hidden)[used]
+        used = np.flatnonzero(np.diff(hidden.indptr))
+        self.a_eq = hidden[used]
         self.b_eq = np.asarray(rhs)[used]
-        low = problem.lower_bounds.ravel()[self.columns]
-        high = problem.upper_bounds.ravel()[self.columns]
-        self.bounds = [
-            (float(lo), None if math.isinf(hi) else float(hi))
-            for lo, hi in zip(low, high, strict=True)
-        ]
+        self.bounds = np.column_stack(
+            [problem.lower_bounds.ravel()[self.columns], problem.upper_bounds.ravel()[self.columns]]
+        )
+        if self.a_eq.shape[0]:
+            pattern = abs(self.a_eq)
+            _, self.labels = connected_components(pattern.T @ pattern, directed=False)
+        else:
+            self.labels = np.arange(len(self.columns))
+        self._parts: dict[int, _Part] = {}
 
     def interval(self, flat: int) -> tuple[float, float]:
         """(min, max) of cell ``flat`` over the attacker's feasible tables."""
-        i = self.position[flat]
-        return self._extreme(i, 1.0), -self._extreme(i, -1.0)
+        part, k = self._locate(flat)
+        if part.fixed is not None:
+            return part.fixed, part.fixed
+        return -part.maximum(k, -1.0), part.maximum(k, 1.0)
 
-    def _extreme(self, i: int, sign: float) -> float:
-        objective = np.zeros(len(self.columns))
-        objective[i] = sign
+    def reach(self, flat: int, sign: float, target: float) -> float:
+        """A value of ``sign * x`` (cell ``flat``) some feasible table attains: at least
+        ``target`` when any table attains it, else the exact maximum. Tables found by earlier
+        LPs of the same part are tried first, so one LP often settles many cells at once."""
+        part, k = self._locate(flat)
+        if part.fixed is not None:
+            return sign * part.fixed
+        return part.reach(k, sign, target)
+
+    def _locate(self, flat: int) -> tuple[_Part, int]:
+        i = self.position[flat]
+        part = self._part(int(self.labels[i]))
+        return part, int(np.searchsorted(part.members, i))
+
+    def _part(self, label: int) -> _Part:
+        part = self._parts.get(label)
+        if part is None:
+            members = np.flatnonzero(self.labels == label)
+            block = self.a_eq[:, members]
+            rows = np.flatnonzero(np.diff(sp.csr_matrix(block).indptr))
+            part = _Part(members, block[rows].toarray(), self.b_eq[rows], self.bounds[members])
+            self._parts[label] = part
+        return part
+
+
+class _Part:
+    """One independent piece of the attacker's LP: its cells (positions in the suppressed
+    list), the relations among them only, their right-hand sides and the cells' bounds, with
+    the exact optima and the feasible tables (LP solutions) found so far."""
+
+    def __init__(
+        self, members: np.ndarray, a_eq: np.ndarray, b_eq: np.ndarray, bounds: np.ndarray
+    ) -> None:
+        self.members = members
+        self.a_eq = a_eq
+        self.b_eq = b_eq
+        self.bounds = bounds
+        self.optima: dict[tuple[int, float], float] = {}
+        self.tables: list[np.ndarray] = []
+        # A cell alone in a relation: that relation gives its value, whatever the bounds.
+        self.fixed = (
+            float(b_eq[0] / a_eq[0, 0]) if len(members) == 1 and a_eq.shape[0] else None
+        )
+
+    def reach(self, k: int, sign: float, target: float) -> float:
+        """See ``Attacker.reach``."""
+        if (k, sign) in self.optima:
+            return self.optima[(k, sign)]
+        if self.tables:
+            best = max(sign * float(table[k]) for table in self.tables)
+            if best >= target:
+                return best
+        return self.maximum(k, sign)
+
+    def maximum(self, k: int, sign: float) -> float:
+        """``max sign * x_k`` over the part's feasible set (``inf`` when unbounded)."""
+        if (k, sign) in self.optima:
+            return self.optima[(k, sign)]
+        # A table found earlier with the cell at its a-priori bound proves that bound is the
+        # extreme (no table goes beyond it): on counts, many cells sit at 0 in LP vertices.
+        limit = float(self.bounds[k, 1] if sign > 0 else -self.bounds[k, 0])
+        slack = _BOUND_SLACK * max(1.0, abs(limit))
+        if math.isfinite(limit) and any(sign * t[k] >= limit - slack for t in self.tables):
+            self.optima[(k, sign)] = limit
+            return limit
+        objective = np.zeros(len(self.members))
+        objective[k] = -sign
+        has_rows = self.a_eq.shape[0] > 0
         result = linprog(
             objective,
-            A_eq=self.a_eq if self.a_eq.shape[0] else None,
-            b_eq=self.b_eq if self.a_eq.shape[0] else None,
+            A_eq=self.a_eq if has_rows else None,
+            b_eq=self.b_eq if has_rows else None,
             bounds=self.bounds,
             method="highs",
         )
         if result.status == 3:  # unbounded: the attacker learns nothing on that side
-            return -math.inf
-        if result.status != 0:
+            value = math.inf
+        elif result.status != 0:
             raise SuppressionError(f"the audit LP failed ({result.message})")
-        return float(result.fun)
+        else:
+            value = -float(result.fun)
+            self.tables.append(np.asarray(result.x, dtype=float))
+        self.optima[(k, sign)] = value
+        return value

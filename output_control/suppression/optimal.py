@@ -75,10 +75,9 @@ def suppress_optimal(
             raise SuppressionError("the suppression MILP returned a pattern it had already cut")
         seen.add(suppressed.tobytes())
         attacker = Attacker(problem, suppressed)
-        known = {int(p): attacker.interval(int(p)) for p in model.primary}
-        new = model.violated_cuts(y, known)
+        new = model.violated_cuts(y, model.reaches(attacker))
         if not new:
-            report = audit_pattern(problem, suppressed, known=known)
+            report = audit_pattern(problem, suppressed, attacker=attacker)
             if not report.protected:  # cannot happen unless the solver misbehaves: fail closed
                 raise UnprotectedPattern(report.describe())
             suppressed, report = drop_exact_complements(problem, suppressed, report)
@@ -152,13 +151,26 @@ class _Model:
             )
         return np.round(result.x)
 
+    def reaches(self, attacker: Attacker) -> dict[int, tuple[float, float]]:
+        """Per primary cell, (low, high) values some feasible table of the attacker attains:
+        beyond the protection interval when it is reachable, else the exact LP extremes. A
+        protection proved by a table already found costs no LP (``Attacker.reach``)."""
+        values = self.problem.values.ravel()
+        known = {int(p): (float(values[p]), float(values[p])) for p in self.primary}
+        for p, direction, level in self.targets:
+            low, high = known[p]
+            target = direction * values[p] + level - self.tol
+            reached = direction * attacker.reach(p, direction, target)
+            known[p] = (low, reached) if direction > 0 else (reached, high)
+        return known
+
     def violated_cuts(
         self, y: np.ndarray, known: dict[int, tuple[float, float]]
     ) -> list[tuple[np.ndarray, float]]:
-        """Dual cuts of every protection the pattern ``y`` misses, given the attacker's interval
-        of each primary cell on that pattern (with the true bounds, which are never tighter
-        than the capped ones, so a miss is also a miss of the capped model and its cut is
-        violated)."""
+        """Dual cuts of every protection the pattern ``y`` misses, given what the attacker can
+        reach for each primary cell on that pattern (``reaches``; with the true
+        bounds, which are never tighter than the capped ones, so a miss is also a miss of the
+        capped model and its cut is violated)."""
         values = self.problem.values.ravel()
         cuts = []
         for p, direction, level in self.targets:

@@ -191,3 +191,82 @@ def test_random_tables_are_protected_and_optimal_costs_no_more(data, protection)
         return  # the heuristic may give up where the optimum exists
     _assert_protected_and_no_lone_cell(problem, heuristic)
     assert optimal.cost <= heuristic.cost + 1e-6
+
+
+def _reference_interval(problem, suppressed: np.ndarray, cell: tuple[int, int]):
+    """min and max of ``cell`` by one LP over the whole grid (published cells fixed by their
+    bounds), independent of the audit's split into parts and its reuse of tables."""
+    from scipy.optimize import linprog
+
+    flat = suppressed.ravel()
+    values = problem.values.ravel()
+    bounds = np.column_stack(
+        [
+            np.where(flat, problem.lower_bounds.ravel(), values),
+            np.where(flat, problem.upper_bounds.ravel(), values),
+        ]
+    )
+    index = int(np.ravel_multi_index(cell, problem.shape))
+    extremes = []
+    for sign in (1.0, -1.0):
+        objective = np.zeros(problem.size)
+        objective[index] = sign
+        result = linprog(
+            objective,
+            A_eq=problem.relations,
+            b_eq=np.zeros(problem.shape[0] + problem.shape[1]),
+            bounds=bounds,
+            method="highs",
+        )
+        extremes.append(sign * result.fun if result.status == 0 else sign * -np.inf)
+    return extremes[0], extremes[1]
+
+
+def test_separate_rectangles_are_audited_apart_and_a_lone_cell_is_exact() -> None:
+    grid = np.array([[20, 3, 40, 7], [30, 25, 35, 9], [18, 22, 50, 11], [5, 6, 8, 12]])
+    problem = make_problem(grid, grid < 4)
+    # two rectangles sharing no relation, so two separate parts of the attacker's LP, and the
+    # grand total (4, 4), alone in its row and column: recovered exactly, with no LP
+    pattern = _pattern(
+        problem.shape,
+        [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3), (4, 4)],
+    )
+    report = audit_pattern(problem, pattern)
+    assert (report.interval((0, 1)).low, report.interval((0, 1)).high) == (0, 23)
+    # x22 = 50 + d, x23 = 11 - d, x32 = 8 - d, x33 = 12 + d: d in [-12, 8]
+    assert (report.interval((2, 2)).low, report.interval((2, 2)).high) == (38, 58)
+    assert report.interval((4, 4)).exact and report.interval((4, 4)).low == grid.sum()
+    for item in report.intervals:
+        low, high = _reference_interval(problem, pattern, item.cell)
+        assert item.low == pytest.approx(low) and item.high == pytest.approx(high)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=_tables,
+    protection=st.sampled_from([0.1, 0.3, 0.5]),
+    seed=st.integers(0, 2**16),
+    capped=st.booleans(),
+)
+def test_audit_intervals_equal_one_lp_over_the_whole_grid(data, protection, seed, capped) -> None:
+    table, primary = data
+    try:
+        problem = _problem(table, primary, protection)
+        if capped:  # finite a-priori upper bounds, which some extremes then reach
+            grid = np.array(table, dtype=float)
+            problem = make_problem(
+                grid,
+                problem.primary,
+                margins="compute",
+                protection=protection,
+                upper_bounds=with_margins(grid)
+                + np.random.default_rng(seed).integers(0, 8, size=problem.shape),
+            )
+    except InfeasibleProtection:
+        return
+    pattern = problem.primary | (np.random.default_rng(seed).random(problem.shape) < 0.4)
+    report = audit_pattern(problem, pattern)
+    for item in report.intervals:
+        low, high = _reference_interval(problem, pattern, item.cell)
+        assert item.low == pytest.approx(low, abs=1e-6)
+        assert item.high == pytest.approx(high, abs=1e-6)
