@@ -28,6 +28,7 @@ memory stays bounded and the same code runs inside Spark's ``mapInArrow``::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -62,6 +63,7 @@ __all__ = [
     "output_type",
     "pseudonym",
     "pseudonymise_array",
+    "stored_schema_metadata",
 ]
 
 KEY_BYTES = 32
@@ -498,7 +500,7 @@ class Pseudonymiser:
             self.cache = key
         else:
             self.cache = PseudonymCache(key, max_entries=max_cache_entries)
-        self._plan: tuple[pa.Schema, pa.Schema, list[tuple[int, str]]] | None = None
+        self._plan: tuple[bool, pa.Schema, pa.Schema, list[tuple[int, str]]] | None = None
 
     @property
     def dictionary(self) -> bool:
@@ -519,10 +521,21 @@ class Pseudonymiser:
     def __reduce__(self) -> NoReturn:
         _refuse_pickling(type(self).__name__)
 
-    def _plan_for(self, schema: pa.Schema) -> tuple[pa.Schema, list[tuple[int, str]]]:
-        """Output schema, and (position, source name) of each column to pseudonymise."""
-        if self._plan is not None and self._plan[0].equals(schema, check_metadata=True):
-            return self._plan[1], self._plan[2]
+    def _plan_for(
+        self, schema: pa.Schema, dictionary: bool | None = None
+    ) -> tuple[pa.Schema, list[tuple[int, str]]]:
+        """Output schema, and (position, source name) of each column to pseudonymise.
+
+        `dictionary` overrides the Pseudonymiser's output encoding (used by `parquet`, which
+        writes dictionary-encoded pages whatever type the file declares).
+        """
+        dictionary = self.dictionary if dictionary is None else dictionary
+        if (
+            self._plan is not None
+            and self._plan[0] is dictionary
+            and self._plan[1].equals(schema, check_metadata=True)
+        ):
+            return self._plan[2], self._plan[3]
         fields = list(schema)
         positions = []
         for source, target in self._columns.items():
@@ -535,7 +548,7 @@ class Pseudonymiser:
             old = fields[position]
             _check_type(old.type, source)
             positions.append((position, source))
-            new_type = output_type(old.type, self.dictionary)
+            new_type = output_type(old.type, dictionary)
             fields[position] = pa.field(target, new_type, nullable=old.nullable)
         repeated = _repeated(field.name for field in fields)
         if repeated:
@@ -544,20 +557,28 @@ class Pseudonymiser:
                 f"pseudonym column or drop the existing one"
             )
         out_schema = pa.schema(fields, metadata=schema.metadata)
-        self._plan = (schema, out_schema, positions)
+        self._plan = (dictionary, schema, out_schema, positions)
         return out_schema, positions
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         """Schema of the batches produced from batches of `schema` (e.g. for mapInArrow)."""
         return self._plan_for(schema)[0]
 
-    def batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Return `batch` with each identifier column replaced, in place, by its pseudonyms."""
-        out_schema, positions = self._plan_for(batch.schema)
+    def batch(self, batch: pa.RecordBatch, *, dictionary: bool | None = None) -> pa.RecordBatch:
+        """Return `batch` with each identifier column replaced, in place, by its pseudonyms.
+
+        `dictionary` overrides the Pseudonymiser's output encoding for this batch: a Parquet
+        writer handed dictionary pseudonyms stores each distinct one once; declare the plain
+        type in the file with `stored_schema_metadata` (see `parquet`).
+        """
+        return self._batch(batch, self.dictionary if dictionary is None else dictionary)
+
+    def _batch(self, batch: pa.RecordBatch, dictionary: bool) -> pa.RecordBatch:
+        out_schema, positions = self._plan_for(batch.schema, dictionary)
         arrays = list(batch.columns)
         for position, source in positions:
             arrays[position] = self.cache.pseudonymise(
-                arrays[position], column=source, dictionary=self.dictionary
+                arrays[position], column=source, dictionary=dictionary
             )
         return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
 
@@ -587,53 +608,118 @@ class Pseudonymiser:
         """Stream Parquet `src` to `dst` with identifiers pseudonymised; return rows written.
 
         Reads at most `batch_size` rows at a time (one output row group each), without
-        read-ahead, so memory follows the batch, not the file; string identifiers are read
-        dictionary-encoded so only their distinct values are touched.
+        read-ahead, so memory follows the batch, not the file; a string identifier the file
+        stores dictionary-encoded is read as a dictionary, so only its distinct values are
+        decoded.
         Missing columns, and nulls that the file's statistics reveal, fail before any write.
         `dst` appears atomically: rows go to a temp file (mode 0600) in the same folder, which
         is fsynced and renamed over `dst` by `os.replace`; on any error the temp file is
         removed and `dst` is left as it was. An empty `src` gives a valid zero-row file.
         `writer_options` go to `pyarrow.parquet.ParquetWriter`; unless they say otherwise,
         min/max statistics are not written for pseudonym columns (useless on random strings,
-        and the costliest part of writing them). With ``dictionary=True`` the file is about
-        three times smaller and faster to write: plain 26-character strings overflow the
-        writer's 1 MB dictionary page once a row group holds ~35,000 pupils, and are then
-        stored one by one.
+        and the costliest part of writing them). Pseudonym columns are written as a
+        dictionary page and indices whatever `dictionary` says (plain 26-character strings
+        would overflow the writer's 1 MB dictionary page once a row group holds ~35,000
+        pupils, and be hashed and stored one by one); with ``dictionary=False`` the file's
+        stored Arrow schema still declares ``string``, so readers get plain strings.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         with pq.ParquetFile(src) as probe:
             stored = probe.schema_arrow
             leaf_paths = [leaf.path for leaf in probe.schema]
+            probe_metadata = probe.metadata
             self.output_schema(stored)  # bad columns fail before anything is written
             for name in self._columns:
                 if name in leaf_paths:
                     nulls = _stored_null_count(probe.metadata, leaf_paths.index(name))
                     if nulls:
                         raise NullIdentifierError(name, nulls)
+        # Read an identifier as a dictionary only when the file stores it as one: then just
+        # the distinct values are decoded. A column the writer had to store value by value
+        # (its dictionary page overflowed) is cheaper read as plain strings and encoded once
+        # by Arrow than decoded into a dictionary by the reader (0.34 + 0.13 s against
+        # 0.88 s for 10 M identifiers, benchmarks/bench_pseudonymisation.py).
         as_dictionary = [
             name
             for name in self._columns
-            if name in stored.names and pa.types.is_string(stored.field(name).type)
+            if name in stored.names
+            and pa.types.is_string(stored.field(name).type)
+            and name in leaf_paths
+            and _stored_as_dictionary(probe_metadata, leaf_paths.index(name))
         ]
         options = dict(writer_options or {})
         if "write_statistics" not in options:
             kept = [path for path in leaf_paths if path not in self._columns]
             options["write_statistics"] = kept or False
+        if "use_dictionary" not in options:
+            # Keep each column's encoding: a column the source could not store as a dictionary
+            # (a timestamp a row) would only fill the writer's dictionary page and fall back.
+            options["use_dictionary"] = list(self._columns.values()) + [
+                path
+                for leaf, path in enumerate(leaf_paths)
+                if path not in self._columns and _stored_as_dictionary(probe_metadata, leaf)
+            ]
+        # Pseudonyms are always handed to the writer dictionary-encoded: it then stores each
+        # row group's distinct pseudonyms once and the rows as indices, instead of hashing
+        # every 26-character string again (and falling back to storing them one by one once
+        # they overflow its 1 MB dictionary page). For plain output the file still declares
+        # the plain type: the Arrow schema stored in it (what `store_schema` would write) is
+        # that of `output_schema`, so every reader gets the same values and types as if
+        # plain strings had been written; only the Parquet pages differ (smaller).
+        declare = not self.dictionary and options.get("store_schema", True)
+        if declare:
+            options["store_schema"] = False
         # pre_buffer=False: pre-buffering reads ahead across row groups, so memory would grow
         # with the file (and cost system time) instead of staying at about one batch.
         with pq.ParquetFile(src, read_dictionary=as_dictionary, pre_buffer=False) as source:
             out_schema = self.output_schema(source.schema_arrow)
+            write_dictionary = self.dictionary or bool(declare)
+            write_schema = self._plan_for(source.schema_arrow, write_dictionary)[0]
             rows = 0
             with (
                 atomic_output(dst) as temp_path,
-                pq.ParquetWriter(temp_path, out_schema, **options) as writer,
+                pq.ParquetWriter(temp_path, write_schema, **options) as writer,
             ):
                 for batch in source.iter_batches(batch_size=batch_size):
-                    out = self.batch(batch)
+                    out = self._batch(batch, write_dictionary)
                     writer.write_batch(out)
                     rows += out.num_rows
+                if declare:
+                    writer.add_key_value_metadata(stored_schema_metadata(out_schema))
         return rows
+
+
+def _stored_as_dictionary(metadata: pq.FileMetaData, leaf: int) -> bool:
+    """Whether a column's pages are (mostly) dictionary indices rather than the values.
+
+    Parquet's metadata lists the encodings used but not how many pages fell back to plain;
+    the size tells: a plain string costs at least 5 bytes (a 4-byte length and a character),
+    a plain 32 or 64-bit value 4 or 8, dictionary indices at most 3 for up to 16 million
+    distinct values, plus a dictionary page the writer keeps to 1 MB per row group. (Plain
+    values narrower than 4 bytes count as a dictionary: the writer's default, and cheap.)
+    """
+    values = stored = 0
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group).column(leaf)
+        values += chunk.num_values
+        stored += chunk.total_uncompressed_size
+    return values > 0 and stored < 4 * values
+
+
+def stored_schema_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """The key-value metadata ``ParquetWriter(store_schema=True)`` writes for `schema`.
+
+    The schema's own metadata plus ``ARROW:schema``, the base64 of its Arrow IPC
+    serialisation, from which readers restore the Arrow types. A writer opened with
+    ``store_schema=False`` on dictionary pseudonyms and given this metadata of the plain
+    schema (``writer.add_key_value_metadata``) writes a file that reads back as plain strings.
+    """
+    metadata = {
+        key: value for key, value in (schema.metadata or {}).items() if key != b"ARROW:schema"
+    }
+    metadata[b"ARROW:schema"] = base64.b64encode(schema.serialize().to_pybytes())
+    return metadata
 
 
 def _stored_null_count(metadata: pq.FileMetaData, leaf: int) -> int:

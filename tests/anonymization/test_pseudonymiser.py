@@ -20,6 +20,7 @@ from anonymization import (
     Pseudonymiser,
     UnsupportedIdentifierTypeError,
 )
+from anonymization.pseudonyms import stored_schema_metadata
 from tests.anonymization.factories import KEY, events_table, reference_pseudonym, write_events
 
 
@@ -223,6 +224,111 @@ def test_parquet_round_trip_streams_batches_and_keeps_rows_and_other_columns(tmp
     assert pa.types.is_dictionary(out.schema.field("pupil").type) is dictionary
     assert pseudonymiser.cache.stats.hashed == len(set(table.column("ine").to_pylist()))
     assert [p.name for p in tmp_path.iterdir()] == sorted(["events.parquet", "extract.parquet"])
+
+
+def _dictionary_encoded(path, column: str) -> bool:
+    """Whether every row group of `column` is stored as a dictionary page and indices."""
+    metadata = pq.ParquetFile(path).metadata
+    leaf = [metadata.schema.column(i).path for i in range(metadata.num_columns)].index(column)
+    chunks = [metadata.row_group(g).column(leaf) for g in range(metadata.num_row_groups)]
+    return all(chunk.has_dictionary_page for chunk in chunks) and (
+        sum(chunk.total_uncompressed_size for chunk in chunks)
+        < 4 * sum(chunk.num_values for chunk in chunks)
+    )
+
+
+@pytest.mark.parametrize("stored_as_dictionary", [True, False], ids=["dict-stored", "plain-stored"])
+@pytest.mark.parametrize("dictionary", [False, True], ids=["plain", "dictionary"])
+def test_parquet_gives_the_in_memory_result_whether_the_identifier_is_stored_plain_or_not(
+    tmp_path, dictionary, stored_as_dictionary
+):
+    # Pseudonymiser.parquet reads the identifier as a dictionary only when the file stores it
+    # as one; either way the file read back equals the in-memory pseudonymisation, types
+    # (the time zone, the plain or dictionary pseudonym) and schema metadata included.
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    table = events_table(6000, 200).replace_schema_metadata({"origin": "traces"})
+    pq.write_table(table, src, row_group_size=2500,
+                   use_dictionary=["verb", "score"] + (["ine"] if stored_as_dictionary else []))
+    assert _dictionary_encoded(src, "ine") is stored_as_dictionary
+    pseudonymiser = Pseudonymiser(KEY, {"ine": "pupil"}, dictionary=dictionary)
+
+    pseudonymiser.parquet(src, dst, batch_size=2500)
+
+    expected = Pseudonymiser(KEY, {"ine": "pupil"}, dictionary=dictionary).table(table)
+    out = pq.read_table(dst)
+    assert out.schema.equals(expected.schema, check_metadata=True)
+    assert out.to_pylist() == expected.to_pylist()  # row groups hold their own dictionaries
+
+
+def test_parquet_plain_pseudonyms_are_stored_as_a_dictionary_but_read_back_as_strings(tmp_path):
+    # Each row group's distinct pseudonyms are stored once (a dictionary page larger than the
+    # writer's 1 MB default: 60,000 pupils) instead of 26 characters a row, yet the file
+    # declares plain strings, so readers cannot tell it from a file of plain strings.
+    src, dst, plain = tmp_path / "in.parquet", tmp_path / "out.parquet", tmp_path / "p.parquet"
+    rows = 300_000
+    table = write_events(src, rows=rows, pupils=60_000, row_group_size=rows)
+
+    Pseudonymiser(KEY, {"ine": "pupil"}).parquet(src, dst, batch_size=rows)
+
+    expected = Pseudonymiser(KEY, {"ine": "pupil"}).table(table)
+    pq.write_table(expected, plain, write_statistics=["event_id", "ts", "verb", "score"])
+
+    def pupil_bytes(path):
+        return pq.ParquetFile(path).metadata.row_group(0).column(1).total_uncompressed_size
+
+
+    # the writer alone soon falls back to plain: up to 30 bytes a row (a length, 26 characters)
+    assert pupil_bytes(plain) > 25 * rows
+    assert pupil_bytes(dst) < 26 * 60_000 + 4 * rows  # the distinct ones, then indices
+    assert pq.ParquetFile(dst).metadata.row_group(0).column(1).has_dictionary_page
+    assert pq.read_schema(dst).equals(pq.read_schema(plain), check_metadata=True)
+    assert pq.read_table(dst).equals(pq.read_table(plain))
+
+
+def test_a_writer_of_dictionary_batches_declaring_the_plain_schema_reads_back_plain(tmp_path):
+    # What the extract build can do with its own loop: batches pseudonymised as dictionaries,
+    # written with store_schema off, then the plain output schema declared in the file.
+    dst = tmp_path / "out.parquet"
+    table = events_table(500, 40)
+    pseudonymiser = Pseudonymiser(KEY, {"ine": "pupil"})
+    batches = [pseudonymiser.batch(b, dictionary=True) for b in table.to_batches(200)]
+    assert pa.types.is_dictionary(batches[0].schema.field("pupil").type)
+    declared = pseudonymiser.output_schema(table.schema)
+
+    with pq.ParquetWriter(dst, batches[0].schema, store_schema=False) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+        writer.add_key_value_metadata(stored_schema_metadata(declared))
+
+    out = pq.read_table(dst)
+    assert out.schema.equals(declared, check_metadata=True)
+    assert out.equals(pseudonymiser.table(table).combine_chunks())
+
+
+def test_parquet_with_store_schema_off_writes_plain_pseudonyms_and_no_arrow_schema(tmp_path):
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    write_events(src, rows=100, pupils=10, row_group_size=100)
+
+    Pseudonymiser(KEY, ["ine"]).parquet(src, dst, writer_options={"store_schema": False})
+
+    assert pq.ParquetFile(dst).metadata.metadata is None
+    assert pq.read_table(dst).schema.field("ine").type == pa.string()
+
+
+def test_parquet_keeps_each_untouched_columns_encoding_from_the_source(tmp_path):
+    # A column the source could not store as a dictionary (a distinct timestamp a row) is not
+    # offered to the writer's dictionary again; a repetitive one still is.
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    write_events(src, rows=3000, pupils=30, row_group_size=3000)
+    assert not _dictionary_encoded(src, "event_id")
+
+    Pseudonymiser(KEY, ["ine"]).parquet(src, dst)
+
+    metadata = pq.ParquetFile(dst).metadata.row_group(0)
+    by_name = {metadata.column(i).path_in_schema: metadata.column(i) for i in range(5)}
+    assert not by_name["event_id"].has_dictionary_page
+    assert by_name["verb"].has_dictionary_page
+    assert by_name["ine"].has_dictionary_page
 
 
 def test_parquet_integer_identifiers_round_trip(tmp_path):
