@@ -82,9 +82,11 @@ from output_control.review.row_level_check import (
     published_extracts,
     row_level_failed,
 )
+from output_control.row_level import RULE as ROW_LEVEL_RULE
 from output_control.rules import RULES, load_policy
+from output_control.sidecar import INTEGRITY_RULE
 from output_control.table import SidecarTable
-from output_control.verdicts import CheckResult, RuleVerdict
+from output_control.verdicts import CheckResult, Outcome, RuleVerdict
 
 SIDECAR_SUFFIX = ".sidecar.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
@@ -385,6 +387,28 @@ def _apply_differencing(files: list[_Frozen], earlier: list[TableCells],
         entry.row.check_outcome = str(combined.outcome)
 
 
+#: Rules whose failure **blocks** a file (the issue's "fail closed"): a file that cannot be
+#: trusted (unparseable, unknown type, over the size limit, markup, a sidecar that lies) or that
+#: carries row-level content can be rejected or returned, never approved nor released, whatever
+#: the controllers vote. Other failures are for the controllers to weigh (exception requests).
+BLOCKING_RULES = frozenset({INTEGRITY_RULE, ROW_LEVEL_RULE})
+
+
+def blocking_failures(check_result: str) -> list[RuleVerdict]:
+    """The verdicts of a stored check result that block its file (empty if none)."""
+    result = CheckResult.from_dict(json.loads(check_result))
+    return [v for v in result.verdicts
+            if v.rule in BLOCKING_RULES and v.outcome is not Outcome.PASS]
+
+
+def _refuse_blocked(file: OutputFile, what: str) -> None:
+    blocked = blocking_failures(file.check_result)
+    if blocked:
+        reasons = "; ".join(f"{v.rule}: {v.message[:300]}" for v in blocked)
+        raise ValidationError(f"{file.name} is blocked by the automatic checks and cannot be "
+                              f"{what} ({reasons}); reject or return it")
+
+
 # -- submission -----------------------------------------------------------------------------
 
 def submit_request(db: Database, settings: Settings, actor: Actor, project_id: str,
@@ -539,6 +563,8 @@ def review(db: Database, actor: Actor, request_id: str, votes: Mapping[str, Deci
             if decision in (Decision.REJECT, Decision.RETURN) and not comment.strip():
                 verb = "rejecting" if decision == Decision.REJECT else "returning"
                 raise ValidationError(f"{verb} {name} needs a comment")
+            if decision == Decision.APPROVE:
+                _refuse_blocked(files[name], "approved")
             session.add(Review(request_id=request_id, file_id=files[name].id,
                                reviewer=actor.username, decision=decision.value,
                                comment=comment, visibility=seen_by.value,
@@ -893,6 +919,8 @@ def release(db: Database, settings: Settings, signer: Signer, actor: Actor,
         if request.status != RequestStatus.APPROVED:
             raise PermissionDenied(f"request {request_id} is {request.status}, not approved")
         files = files_of(session, request_id)
+        for file in files:  # defence in depth: approval already refuses blocked files
+            _refuse_blocked(file, "released")
         paths = {f.id: frozen_path(request, f) for f in files}
         project_id, requester = request.project_id, request.requester
         final_round = request.review_round
