@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from anonymization.atomic import write_atomic
 from output_control.exceptions import OutputRejected
 
-__all__ = ["read_limited", "write_atomic"]
+__all__ = ["read_limited", "strict_json", "write_atomic"]
+
+
+def strict_json(data: bytes) -> Any:
+    """Parse researcher-written JSON (UTF-8), refusing duplicate keys and NaN/Infinity, which
+    Python's parser accepts but which make a record mean two things; raises ValueError (or
+    UnicodeDecodeError, RecursionError) naming the problem."""
+    return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                      parse_constant=_no_constant)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_limited(path: Path, max_bytes: int, what: str) -> bytes:

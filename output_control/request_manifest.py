@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from output_control.exceptions import OutputControlError
-from output_control.files import read_limited, write_atomic
+from output_control.files import read_limited, strict_json, write_atomic
 from output_control.rules import RULES
 
 MANIFEST_FORMAT = "enclave-release-request/1"
@@ -110,8 +110,7 @@ def parse_request_manifest(data: bytes) -> ReleaseRequest:
     if len(data) > MAX_MANIFEST_BYTES:
         raise InvalidRequestManifest(f"the request file is over {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_no_constant)
+        doc = strict_json(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequestManifest(f"the request file is not valid JSON: {exc}") from None
     return build_request(doc)
@@ -268,14 +267,3 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from output_control.exceptions import InvalidOutputName, InvalidTable, OutputRejected
-from output_control.files import read_limited
+from output_control.files import read_limited, strict_json
 from output_control.labels import label_problem
 from output_control.policy import Policy
 from output_control.rules import check_table
@@ -351,11 +351,7 @@ def check_output(
 def parse_sidecar(data: bytes, csv_name: str) -> SidecarTable:
     """Validate sidecar bytes written for the CSV called ``csv_name``; raise OutputRejected."""
     try:
-        doc = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicate_keys,
-            parse_constant=_no_constant,
-        )
+        doc = strict_json(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise OutputRejected(f"the sidecar of {csv_name!r} is not valid JSON: {exc}") from None
     try:
@@ -539,19 +535,6 @@ def _compare_csv(csv_bytes: bytes, table: SidecarTable) -> None:
 
 def _csv_size(table: SidecarTable) -> int:
     return len(render_csv(table))
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _object(value: object, keys: set[str], what: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from anonymization.dp import DPResult, Histogram
 from output_control.analysis.charts import bin_labels
 from output_control.checked import MAX_JUSTIFICATION, OUTPUTS_ENV, _json_object, _provenance
 from output_control.exceptions import OutputRejected
-from output_control.files import read_limited, write_atomic
+from output_control.files import read_limited, strict_json, write_atomic
 from output_control.labels import label_problem
 from output_control.sidecar import (
     CSV_SUFFIX,
@@ -164,7 +164,7 @@ def read_dp_output(csv_path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) 
     data = read_limited(csv_path, max_bytes, "CSV file")
     raw = read_limited(sidecar_path(csv_path), 1 << 20, "sidecar")
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        doc = strict_json(raw)
         return _declaration(doc, name, data)
     except OutputRejected:
         raise
@@ -236,7 +236,3 @@ def _number(value: object) -> int | float:
     if not math.isfinite(number):
         raise ValueError("a DP value is not a finite number")
     return number
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
