@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from access_requests import (
     agreements,
@@ -71,6 +72,20 @@ def _error(status: int, code: str, message: str,
            fields: list[dict[str, str]] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, "fields": fields or []}},
                         status_code=status)
+
+
+def _then_project(request: Request, viewer: Viewer, project_id: str,
+                  action: Callable[[Session], None]) -> Any:
+    """Run a workflow ``action`` in one transaction, then answer with the project as it is
+    now, or with the refusal."""
+    db = portal_of(request).enclave.db
+
+    def call() -> None:
+        with db.transaction() as session:
+            action(session)
+
+    done = _run(call)
+    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
 
 
 def _run(call: Callable[[], T]) -> T | JSONResponse:
@@ -449,17 +464,15 @@ def update_application(request: Request, project_id: ID, body: EditedApplication
     """Replace a draft's (or a returned application's) content, on the version read."""
     portal = portal_of(request)
 
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            project = applications.update_application(
-                session, viewer.actor, project_id, body.form(), version=body.version,
-                projects_dir=portal.enclave.settings.projects_dir, today=viewer.actor.today)
-            if body.submit:
-                applications.submit(session, viewer.actor, project_id, version=project.version,
-                                    today=viewer.actor.today)
+    def action(session: Session) -> None:
+        project = applications.update_application(
+            session, viewer.actor, project_id, body.form(), version=body.version,
+            projects_dir=portal.enclave.settings.projects_dir, today=viewer.actor.today)
+        if body.submit:
+            applications.submit(session, viewer.actor, project_id, version=project.version,
+                                today=viewer.actor.today)
 
-    done = _run(call)
-    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
+    return _then_project(request, viewer, project_id, action)
 
 
 class ProtocolIn(BaseModel):
@@ -481,14 +494,12 @@ def attach_protocol(request: Request, project_id: ID, body: ProtocolIn,
         return _error(422, "invalid", "pdf_base64 is not base64",
                       [{"field": "protocol", "message": "is not base64"}])
 
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            applications.attach_protocol(session, viewer.actor, project_id, data,
-                                         version=body.version,
-                                         projects_dir=portal.enclave.settings.projects_dir)
+    def action(session: Session) -> None:
+        applications.attach_protocol(session, viewer.actor, project_id, data,
+                                     version=body.version,
+                                     projects_dir=portal.enclave.settings.projects_dir)
 
-    done = _run(call)
-    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
+    return _then_project(request, viewer, project_id, action)
 
 
 @router.post("/projects/{project_id}/submission", response_model=ProjectOut, responses=WRITE,
@@ -496,15 +507,11 @@ def attach_protocol(request: Request, project_id: ID, body: ProtocolIn,
 def submit_application(request: Request, project_id: ID, body: VersionIn,
                        viewer: Annotated[Viewer, APPLICANT]) -> Any:
     """Submit a draft, or resubmit an application returned for changes."""
-    portal = portal_of(request)
+    def action(session: Session) -> None:
+        applications.submit(session, viewer.actor, project_id, version=body.version,
+                            today=viewer.actor.today)
 
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            applications.submit(session, viewer.actor, project_id, version=body.version,
-                                today=viewer.actor.today)
-
-    done = _run(call)
-    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
+    return _then_project(request, viewer, project_id, action)
 
 
 @router.post("/projects/{project_id}/agreement", response_model=ProjectOut, responses=WRITE,
@@ -580,15 +587,11 @@ def review_queue(request: Request, viewer: Annotated[Viewer, STAFF],
 def decide(request: Request, project_id: ID, body: DecisionIn,
            viewer: Annotated[Viewer, STAFF]) -> Any:
     """Approve, request changes or reject, with a reason, on the version read."""
-    portal = portal_of(request)
+    def action(session: Session) -> None:
+        decisions.decide_from_queue(session, viewer.actor, project_id, body.decision,
+                                    version=body.version, reason=body.reason)
 
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            decisions.decide_from_queue(session, viewer.actor, project_id, body.decision,
-                                        version=body.version, reason=body.reason)
-
-    done = _run(call)
-    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
+    return _then_project(request, viewer, project_id, action)
 
 
 @router.post("/projects/{project_id}/lifecycle", response_model=ProjectOut, responses=WRITE,
@@ -598,13 +601,11 @@ def move(request: Request, project_id: ID, body: LifecycleIn,
     """Suspend, reinstate, revoke or close (extract deleted, key destroyed, certificate)."""
     portal = portal_of(request)
 
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            lifecycle_action(portal, viewer.actor, session, project_id, body.action,
-                             body.reason, body.version)
+    def action(session: Session) -> None:
+        lifecycle_action(portal, viewer.actor, session, project_id, body.action,
+                         body.reason, body.version)
 
-    done = _run(call)
-    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
+    return _then_project(request, viewer, project_id, action)
 
 
 @router.get("/change-requests", response_model=ChangeRequests, responses=READ,
