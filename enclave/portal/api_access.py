@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from access_requests import (
-    agreements,
     applications,
     decisions,
     membership,
@@ -45,7 +44,7 @@ from enclave.portal.pages_staff import decide_change_request, lifecycle_action
 from enclave.portal.runtime import portal_of
 from enclave.portal.viewer import Viewer, api_guard
 from enclave.privacy_budget.ledger import ledgers as budget_ledgers
-from enclave.provisioning.extracts import try_activate
+from enclave.provisioning.extracts import accept_agreement_and_activate
 
 router = APIRouter()
 T = TypeVar("T")
@@ -519,17 +518,10 @@ def submit_application(request: Request, project_id: ID, body: VersionIn,
 def accept_agreement(request: Request, project_id: ID, body: AgreementIn,
                      viewer: Annotated[Viewer, SIGNED_IN]) -> Any:
     """A member accepts the current data-use agreement; the project activates if it can."""
-    portal = portal_of(request)
-
-    def call() -> None:
-        with portal.enclave.db.transaction() as session:
-            agreements.accept_agreement(session, viewer.actor, project_id, body.version)
-
-    done = _run(call)
-    if isinstance(done, JSONResponse):
-        return done
-    try_activate(portal.enclave.db, project_id)
-    return _project_out(request, viewer, project_id)
+    db = portal_of(request).enclave.db
+    done = _run(lambda: accept_agreement_and_activate(db, viewer.actor, project_id,
+                                                      body.version))
+    return done if isinstance(done, JSONResponse) else _project_out(request, viewer, project_id)
 
 
 @router.post("/projects/{project_id}/membership-requests", response_model=ChangeRequestOut,

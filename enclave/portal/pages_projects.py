@@ -35,7 +35,7 @@ from enclave.portal.i18n import PROJECT_MESSAGES
 from enclave.portal.pages_core import KIND_BADGES
 from enclave.portal.runtime import Portal, portal_of
 from enclave.portal.viewer import Viewer, page_guard
-from enclave.provisioning.extracts import try_activate
+from enclave.provisioning.extracts import accept_agreement_and_activate
 
 router = APIRouter()
 S = ProjectStatus
@@ -167,12 +167,11 @@ async def accept(request: Request, project_id: str,
 def _accept(request: Request, viewer: Viewer, project_id: str, version: str) -> Response:
     portal = portal_of(request)
     try:
-        with portal.enclave.db.transaction() as session:
-            agreements.accept_agreement(session, viewer.actor, project_id, version or None)
+        accept_agreement_and_activate(portal.enclave.db, viewer.actor, project_id,
+                                      version or None)
     except FieldError:
         return _project_page(request, viewer, project_id, status=409,
                              errors={"version": "project.error_agreement_version"})
-    try_activate(portal.enclave.db, project_id)
     return RedirectResponse(portal.url(f"projects/{project_id}") + "?accepted=1",
                             status_code=303)
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from access_requests import agreements
 from access_requests import workflow as projects
 from anonymization.pseudonyms import Pseudonymiser
 from enclave.core import audit, people, policy, statemachine
@@ -321,6 +322,16 @@ def build_extract(db: Database, settings: Settings, keys: KeyStore, actor: Actor
         raise
     return BuiltExtract(project_id, version, final, manifest)
 
+
+
+def accept_agreement_and_activate(db: Database, actor: Actor, project_id: str,
+                                  version: str | None = None) -> bool:
+    """A member accepts the data-use agreement (its own audited transaction), then the project
+    activates if that was the last thing missing; True if it did. Activation is a separate
+    transaction because it also needs the published extract, which this module owns."""
+    with db.transaction() as session:
+        agreements.accept_agreement(session, actor, project_id, version)
+    return try_activate(db, project_id)
 
 
 def try_activate(db: Database, project_id: str) -> bool:
