@@ -32,3 +32,12 @@ if [ ${#need[@]} -gt 0 ]; then
       pg_ctlcluster "$v" "$c" stop || true; done) || true
   fi
 fi
+
+# The node tools (configurable-http-proxy 5, oidc-provider 9, the DSFR build) need Node.js 20 or
+# newer; Debian 12's own nodejs is 18, so an older node is refused here with the reason rather
+# than failing later inside npm or the proxy.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js $(node --version 2>/dev/null || echo '(none)') is too old: the enclave's node tools need Node.js 20 or newer (Debian 12's nodejs package is 18; install a Node.js 20+ package for this machine, then run this again)" >&2
+  exit 1
+fi
